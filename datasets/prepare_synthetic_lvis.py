@@ -1,0 +1,34 @@
+#!/usr/bin/env python
+"""Writes the synthetic long-tailed LVIS-format set (see eql/data/synthetic.py).
+
+    python datasets/prepare_synthetic_lvis.py                       # -> $DETECTRON2_DATASETS/synthetic_lvis
+    python datasets/prepare_synthetic_lvis.py --num-train-images 20000 --num-classes 192 --image-size 256
+
+The default output folder is registered on `import eql` as synthetic_lvis_train / synthetic_lvis_val;
+another folder is used with `DATASETS.SYNTHETIC.ROOT <folder>` in tools/train_net.py.
+"""
+import argparse
+import os
+
+from eql.data.synthetic import MAX_CLASSES, generate_synthetic_lvis
+
+
+def main(argv=None):
+    root = os.path.expanduser(os.getenv("DETECTRON2_DATASETS", "datasets"))
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--output-dir", default=os.path.join(root, "synthetic_lvis"))
+    p.add_argument("--num-train-images", type=int, default=300)
+    p.add_argument("--num-val-images", type=int, default=100)
+    p.add_argument("--num-classes", type=int, default=24, help=f"at most {MAX_CLASSES}")
+    p.add_argument("--image-size", type=int, default=128)
+    p.add_argument("--max-objects-per-image", type=int, default=3)
+    p.add_argument("--seed", type=int, default=0)
+    a = p.parse_args(argv)
+    paths = generate_synthetic_lvis(a.output_dir, a.num_train_images, a.num_val_images,
+                                    a.num_classes, a.image_size, a.max_objects_per_image, a.seed)
+    for k, v in paths.items():
+        print(f"{k}: {v}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,159 @@
+"""Per-class statistics of a long-tailed training set.
+
+EQL needs, for every class j, the fraction f_j of training images that contain it. LVIS defines
+f_j = image_count_j / (number of images with at least one annotation); its frequency bins are
+rare (1-10 training images), common (11-100) and frequent (>100).
+"""
+import json
+import logging
+import os
+from dataclasses import asdict, dataclass, field
+from typing import Dict, List, Optional, Sequence
+
+logger = logging.getLogger(__name__)
+
+# LVIS's bin edges, in training images: rare <= 10 < common <= 100 < frequent.
+LVIS_RARE_MAX_IMAGES = 10
+LVIS_COMMON_MAX_IMAGES = 100
+FREQUENCY_BINS = ("r", "c", "f")
+
+STATS_CACHE_SUFFIX = ".category_stats.json"
+_STATS_FORMAT_VERSION = 1
+
+
+@dataclass
+class CategoryStats:
+    """Statistics of the categories of one training set, in contiguous class order.
+
+    Attributes:
+        category_ids: dataset (json) category id of each contiguous class, length C.
+        image_count: number of training images that contain class j, length C.
+        num_images_with_annotations: number of training images with at least one annotation.
+        frequency: "r", "c" or "f" for each class, length C.
+    """
+
+    category_ids: List[int]
+    image_count: List[int]
+    num_images_with_annotations: int
+    frequency: List[str]
+    source: str = ""
+    version: int = field(default=_STATS_FORMAT_VERSION)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.image_count)
+
+    def image_frequency(self) -> List[float]:
+        """f_j = image_count_j / num_images_with_annotations, length C."""
+        if self.num_images_with_annotations <= 0:
+            raise ValueError(f"{self.source or 'category stats'}: no annotated image")
+        return [n / self.num_images_with_annotations for n in self.image_count]
+
+    def tail_classes(self, frequency_threshold: float) -> List[int]:
+        """Contiguous ids of classes with f_j < frequency_threshold (strict, as T_lambda)."""
+        return [j for j, f in enumerate(self.image_frequency()) if f < frequency_threshold]
+
+    def to_json(self, path: str) -> None:
+        tmp = path + ".tmp"
+        try:
+            with open(tmp, "w") as f:
+                json.dump(asdict(self), f)
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.isfile(tmp):
+                os.remove(tmp)
+            raise
+
+    @classmethod
+    def from_json(cls, path: str) -> "CategoryStats":
+        with open(path) as f:
+            data = json.load(f)
+        if data.get("version") != _STATS_FORMAT_VERSION:
+            raise ValueError(f"{path}: unsupported category stats version {data.get('version')}")
+        return cls(**data)
+
+
+def frequency_bin(image_count: int, rare_max: int = LVIS_RARE_MAX_IMAGES,
+                  common_max: int = LVIS_COMMON_MAX_IMAGES) -> str:
+    """LVIS frequency bin of a class seen in ``image_count`` training images."""
+    if image_count <= rare_max:
+        return "r"
+    if image_count <= common_max:
+        return "c"
+    return "f"
+
+
+def compute_category_stats(dataset: Dict, source: str = "") -> CategoryStats:
+    """Category statistics from a parsed LVIS-format json (``images``, ``annotations``,
+    ``categories``). Classes are ordered by ascending category id (the contiguous order).
+
+    The bin of a class is the json's ``frequency`` field when every category has one (LVIS's own
+    bins), else it follows LVIS's definition from the counted images.
+    """
+    categories = sorted(dataset["categories"], key=lambda c: c["id"])
+    category_ids = [c["id"] for c in categories]
+    index = {cid: j for j, cid in enumerate(category_ids)}
+    images_per_class: List[set] = [set() for _ in category_ids]
+    annotated_images = set()
+    for ann in dataset.get("annotations", []):
+        images_per_class[index[ann["category_id"]]].add(ann["image_id"])
+        annotated_images.add(ann["image_id"])
+    image_count = [len(s) for s in images_per_class]
+    if all("frequency" in c for c in categories):
+        frequency = [c["frequency"] for c in categories]
+    else:
+        frequency = [frequency_bin(n) for n in image_count]
+    return CategoryStats(category_ids, image_count, len(annotated_images), frequency, source)
+
+
+def stats_from_image_counts(
+    category_image_count: Sequence[Dict], num_images_with_annotations: int, source: str = "",
+    frequency: Optional[Sequence[str]] = None,
+) -> CategoryStats:
+    """Category statistics from a list of ``{"id": ..., "image_count": ...}`` (the form detectron2
+    ships for LVIS v1) and the number of annotated training images."""
+    entries = sorted(category_image_count, key=lambda c: c["id"])
+    counts = [int(c["image_count"]) for c in entries]
+    bins = list(frequency) if frequency is not None else [frequency_bin(n) for n in counts]
+    return CategoryStats([c["id"] for c in entries], counts, num_images_with_annotations, bins,
+                         source)
+
+
+def tail_ratio(image_count: Sequence[int], num_images: int, frequency_threshold: float) -> float:
+    """Tail Ratio of the EQL paper: TR(lambda) = sum_j T(f_j) N_j / sum_j N_j, with N_j the image
+    count of class j and T(f) = 1 if f < lambda."""
+    total = sum(image_count)
+    if total == 0:
+        return 0.0
+    tail = sum(n for n in image_count if n / num_images < frequency_threshold)
+    return tail / total
+
+
+def load_or_compute_stats(json_file: str, dataset: Optional[Dict] = None,
+                          cache_dir: Optional[str] = None) -> CategoryStats:
+    """Category stats of an LVIS-format json, cached in ``<json>.category_stats.json`` (or in
+    ``cache_dir`` when the json's folder is read-only). The cache is used only when it is newer
+    than the json."""
+    candidates = [json_file + STATS_CACHE_SUFFIX]
+    if cache_dir:
+        candidates.append(os.path.join(cache_dir, os.path.basename(json_file) + STATS_CACHE_SUFFIX))
+    json_mtime = os.path.getmtime(json_file)
+    for path in candidates:
+        if os.path.isfile(path) and os.path.getmtime(path) >= json_mtime:
+            try:
+                return CategoryStats.from_json(path)
+            except (ValueError, TypeError, KeyError) as e:
+                logger.warning(f"Ignoring stale category stats cache {path}: {e}")
+    if dataset is None:
+        with open(json_file) as f:
+            dataset = json.load(f)
+    stats = compute_category_stats(dataset, source=json_file)
+    for path in candidates:
+        try:
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+            stats.to_json(path)
+            logger.info(f"Cached category stats of {json_file} in {path}")
+            break
+        except OSError:
+            continue
+    return stats

@@ -1,0 +1,373 @@
+"""A synthetic long-tailed dataset in LVIS v1 format, with real image files.
+
+Each class is a (shape, colour, texture) triple, e.g. "red_striped_circle", so that a detector can
+learn every class from pixels. Objects are drawn without overlap on a noisy background, and each
+annotation carries the object's polygon, box and area.
+
+Long tail. The image count of each training class is set before drawing: classes are split into
+LVIS v1's bin proportions (337 rare, 461 common, 405 frequent of 1,203 classes) and, inside each
+bin, the counts fall log-linearly with the rank (a Zipf-like rank-frequency curve). LVIS's bin
+edges are 10 and 100 training images, one decade apart, on ~100k images; here the decade is kept
+and anchored to the set's size:
+
+    rare:     1 <= image_count <= rare_max,   rare_max   = max(1, round(0.01 * num_train_images))
+    common:   rare_max < image_count <= common_max, common_max = max(rare_max + 1, 10 * rare_max)
+    frequent: common_max < image_count <= max(common_max + 1, 0.5 * num_train_images)
+
+The categories' ``frequency`` field is the bin of the counted ``image_count`` of the written
+training json, so a consumer that recomputes bins from the json finds the same ones.
+
+Image-level labels as in LVIS: ``neg_category_ids`` lists a few classes verified absent from an
+image; ``not_exhaustive_category_ids`` lists classes of which the image has an instance left
+unannotated (drawn, but with no annotation), as in LVIS's federated labelling.
+"""
+import json
+import logging
+import math
+import os
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+logger = logging.getLogger(__name__)
+
+# LVIS v1 train: 337 rare, 461 common, 405 frequent categories.
+LVIS_V1_BIN_FRACTIONS = {"r": 337 / 1203, "c": 461 / 1203, "f": 405 / 1203}
+
+SHAPES = ("circle", "square", "triangle", "diamond", "hexagon", "star", "cross", "pentagon")
+COLOURS = {
+    "red": (220, 40, 40),
+    "green": (40, 190, 60),
+    "blue": (40, 80, 230),
+    "yellow": (235, 220, 40),
+    "magenta": (220, 50, 210),
+    "cyan": (40, 220, 220),
+    "orange": (245, 140, 20),
+    "white": (245, 245, 245),
+}
+TEXTURES = ("solid", "striped", "checkered")
+MAX_CLASSES = len(SHAPES) * len(COLOURS) * len(TEXTURES)
+
+
+@dataclass(frozen=True)
+class SyntheticClass:
+    shape: str
+    colour: str
+    texture: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.colour}_{self.texture}_{self.shape}"
+
+
+def class_catalogue(num_classes: int) -> List[SyntheticClass]:
+    """The first ``num_classes`` (shape, colour, texture) triples, varying the shape fastest, then
+    the colour, then the texture, so that small sets are told apart by shape and colour."""
+    if not 1 <= num_classes <= MAX_CLASSES:
+        raise ValueError(f"num_classes must be in [1, {MAX_CLASSES}], got {num_classes}")
+    out = []
+    for texture in TEXTURES:
+        for colour in COLOURS:
+            for shape in SHAPES:
+                out.append(SyntheticClass(shape, colour, texture))
+    return out[:num_classes]
+
+
+def bin_edges(num_train_images: int) -> Tuple[int, int]:
+    """(rare_max, common_max) image counts for a training set of this size (see module doc)."""
+    rare_max = max(1, round(0.01 * num_train_images))
+    common_max = max(rare_max + 1, 10 * rare_max)
+    return rare_max, common_max
+
+
+def frequency_of(image_count: int, rare_max: int, common_max: int) -> str:
+    if image_count <= rare_max:
+        return "r"
+    return "c" if image_count <= common_max else "f"
+
+
+def target_image_counts(num_classes: int, num_train_images: int) -> List[int]:
+    """Image count of each class by rank (most frequent first), see the module doc."""
+    rare_max, common_max = bin_edges(num_train_images)
+    top = max(common_max + 1, int(0.5 * num_train_images))
+    n_rare = round(num_classes * LVIS_V1_BIN_FRACTIONS["r"])
+    n_freq = round(num_classes * LVIS_V1_BIN_FRACTIONS["f"])
+    n_common = num_classes - n_rare - n_freq
+    bins = [(n_freq, top, common_max + 1), (n_common, common_max, rare_max + 1), (n_rare, rare_max, 1)]
+    counts = []
+    for n, hi, lo in bins:
+        for k in range(n):
+            t = k / (n - 1) if n > 1 else 0.0
+            counts.append(int(round(math.exp(math.log(hi) * (1 - t) + math.log(lo) * t))))
+    return [min(c, num_train_images) for c in counts]
+
+
+def shape_polygon(shape: str, cx: float, cy: float, r: float) -> List[Tuple[float, float]]:
+    """Vertices (x, y) of a shape of circumradius ``r`` centred on (cx, cy)."""
+
+    def regular(n, phase):
+        return [(cx + r * math.cos(phase + 2 * math.pi * k / n),
+                 cy + r * math.sin(phase + 2 * math.pi * k / n)) for k in range(n)]
+
+    if shape == "circle":
+        return regular(24, 0.0)
+    if shape == "square":
+        return regular(4, math.pi / 4)
+    if shape == "diamond":
+        return [(cx, cy - r), (cx + 0.6 * r, cy), (cx, cy + r), (cx - 0.6 * r, cy)]
+    if shape == "triangle":
+        return regular(3, -math.pi / 2)
+    if shape == "hexagon":
+        return regular(6, 0.0)
+    if shape == "pentagon":
+        return regular(5, -math.pi / 2)
+    if shape == "star":
+        pts = []
+        for k in range(10):
+            rad = r if k % 2 == 0 else 0.45 * r
+            a = -math.pi / 2 + math.pi * k / 5
+            pts.append((cx + rad * math.cos(a), cy + rad * math.sin(a)))
+        return pts
+    if shape == "cross":
+        w = 0.33 * r
+        rel = [(-w, -r), (w, -r), (w, -w), (r, -w), (r, w), (w, w), (w, r), (-w, r), (-w, w),
+               (-r, w), (-r, -w), (-w, -w)]
+        return [(cx + x, cy + y) for x, y in rel]
+    raise ValueError(f"unknown shape {shape!r}")
+
+
+def _texture_layer(texture: str, colour: Tuple[int, int, int], size: int, period: int) -> Image.Image:
+    """An RGB image of the texture in ``colour``, covering the whole canvas."""
+    img = Image.new("RGB", (size, size), colour)
+    if texture == "solid":
+        return img
+    dark = tuple(int(c * 0.35) for c in colour)
+    arr = np.array(img)
+    yy, xx = np.mgrid[0:size, 0:size]
+    if texture == "striped":
+        off = (yy // period) % 2 == 1
+    elif texture == "checkered":
+        off = ((yy // period) + (xx // period)) % 2 == 1
+    else:
+        raise ValueError(f"unknown texture {texture!r}")
+    arr[off] = dark
+    return Image.fromarray(arr)
+
+
+def _place_objects(rng, num_objects: int, size: int, min_frac: float, max_frac: float,
+                   tries: int = 50) -> List[Tuple[float, float, float]]:
+    """Up to ``num_objects`` non-overlapping (cx, cy, r) discs inside the canvas."""
+    placed: List[Tuple[float, float, float]] = []
+    for _ in range(num_objects):
+        for _ in range(tries):
+            r = rng.uniform(min_frac, max_frac) * size / 2
+            cx, cy = rng.uniform(r + 1, size - r - 1, size=2)
+            if all((cx - x) ** 2 + (cy - y) ** 2 > (r + q + 2) ** 2 for x, y, q in placed):
+                placed.append((float(cx), float(cy), float(r)))
+                break
+    return placed
+
+
+def _render_image(rng, size: int, objects: Sequence[Tuple[SyntheticClass, Tuple[float, float, float]]]):
+    """Draws the objects; returns the image and, per object, its polygon (flat list)."""
+    base = rng.integers(60, 140, size=3)
+    noise = rng.integers(-12, 13, size=(size, size, 3))
+    canvas = Image.fromarray(np.clip(base[None, None, :] + noise, 0, 255).astype(np.uint8))
+    period = max(2, size // 40)
+    polygons = []
+    for cls, (cx, cy, r) in objects:
+        poly = shape_polygon(cls.shape, cx, cy, r)
+        mask = Image.new("L", (size, size), 0)
+        ImageDraw.Draw(mask).polygon(poly, fill=255)
+        canvas.paste(_texture_layer(cls.texture, COLOURS[cls.colour], size, period), (0, 0), mask)
+        polygons.append([round(v, 2) for xy in poly for v in xy])
+    return canvas, polygons
+
+
+def _polygon_area(flat: Sequence[float]) -> float:
+    xs, ys = np.asarray(flat[0::2]), np.asarray(flat[1::2])
+    return float(0.5 * abs(np.dot(xs, np.roll(ys, 1)) - np.dot(ys, np.roll(xs, 1))))
+
+
+def _assign_train_classes(rng, counts: Sequence[int], num_images: int, max_objects: int,
+                          num_classes: int) -> List[List[int]]:
+    """Classes present in each training image, so that class j is in ``counts[j]`` images."""
+    per_image: List[List[int]] = [[] for _ in range(num_images)]
+    for j in np.argsort(-np.asarray(counts), kind="stable"):
+        free = [i for i in range(num_images) if len(per_image[i]) < max_objects]
+        if not free:
+            break
+        load = np.array([len(per_image[i]) for i in free], dtype=np.float64)
+        weights = np.exp(-load)
+        weights /= weights.sum()
+        n = min(counts[j], len(free))
+        for i in rng.choice(free, size=n, replace=False, p=weights):
+            per_image[int(i)].append(int(j))
+    # Every image gets at least one object: the most frequent class.
+    top = int(np.argmax(counts))
+    for classes in per_image:
+        if not classes:
+            classes.append(top)
+    return per_image
+
+
+def _assign_val_classes(rng, counts: Sequence[int], num_images: int, max_objects: int) -> List[List[int]]:
+    """Val images: classes drawn with weights sqrt(train count), every class at least once when
+    there are enough object slots (LVIS val also covers rare classes)."""
+    num_classes = len(counts)
+    weights = np.sqrt(np.asarray(counts, dtype=np.float64))
+    weights /= weights.sum()
+    per_image: List[List[int]] = [[] for _ in range(num_images)]
+    order = list(rng.permutation(num_classes))
+    slots = [i for i in range(num_images) for _ in range(max_objects)]
+    for i, j in zip(rng.permutation(len(slots)), order):
+        img = slots[i]
+        if j not in per_image[img] and len(per_image[img]) < max_objects:
+            per_image[img].append(int(j))
+    for classes in per_image:
+        k = int(rng.integers(1, max_objects + 1))
+        while len(classes) < k:
+            j = int(rng.choice(num_classes, p=weights))
+            if j not in classes:
+                classes.append(j)
+    return per_image
+
+
+def _write_split(split: str, out_dir: str, per_image_classes: List[List[int]],
+                 classes: List[SyntheticClass], rng, image_size: int,
+                 instances_per_class: Tuple[int, int], not_exhaustive_prob: float,
+                 num_neg: int, first_ann_id: int, progress: bool) -> Dict:
+    from tqdm import tqdm
+
+    image_dir = os.path.join(out_dir, split)
+    os.makedirs(image_dir, exist_ok=True)
+    num_classes = len(classes)
+    images, annotations = [], []
+    ann_id = first_ann_id
+    iterator = enumerate(per_image_classes)
+    if progress:
+        iterator = tqdm(iterator, total=len(per_image_classes), desc=f"synthetic {split}",
+                        unit="img", mininterval=1.0)
+    for idx, present in iterator:
+        image_id = idx + 1
+        # instances per present class, then placement (objects that do not fit are dropped)
+        wanted = []
+        for j in present:
+            wanted += [j] * int(rng.integers(instances_per_class[0], instances_per_class[1] + 1))
+        order = rng.permutation(len(wanted))
+        wanted = [wanted[k] for k in order]
+        spots = _place_objects(rng, len(wanted), image_size, 0.22, 0.45)
+        drawn = list(zip(wanted, spots))
+        canvas, polygons = _render_image(rng, image_size, [(classes[j], s) for j, s in drawn])
+        file_name = f"{image_id:06d}.png"
+        canvas.save(os.path.join(image_dir, file_name))
+
+        drawn_classes = sorted({j for j, _ in drawn})
+        # not exhaustive: a class with >= 2 drawn instances may leave its last one unannotated
+        not_exhaustive, skip = [], set()
+        for j in drawn_classes:
+            idxs = [k for k, (c, _) in enumerate(drawn) if c == j]
+            if len(idxs) >= 2 and rng.random() < not_exhaustive_prob:
+                not_exhaustive.append(j)
+                skip.add(idxs[-1])
+        absent = [j for j in range(num_classes) if j not in drawn_classes]
+        neg = sorted(int(j) for j in rng.choice(absent, size=min(num_neg, len(absent)),
+                                                 replace=False)) if absent else []
+        for k, ((j, _), poly) in enumerate(zip(drawn, polygons)):
+            if k in skip:
+                continue
+            xs, ys = poly[0::2], poly[1::2]
+            x0, y0 = max(0.0, min(xs)), max(0.0, min(ys))
+            x1, y1 = min(float(image_size), max(xs)), min(float(image_size), max(ys))
+            annotations.append({
+                "id": ann_id, "image_id": image_id, "category_id": j + 1,
+                "bbox": [round(x0, 2), round(y0, 2), round(x1 - x0, 2), round(y1 - y0, 2)],
+                "area": round(_polygon_area(poly), 2), "segmentation": [poly],
+            })
+            ann_id += 1
+        images.append({
+            "id": image_id, "file_name": file_name, "height": image_size, "width": image_size,
+            "neg_category_ids": [j + 1 for j in neg],
+            "not_exhaustive_category_ids": [j + 1 for j in not_exhaustive],
+            "license": 1,
+        })
+    return {"images": images, "annotations": annotations}
+
+
+def _categories(classes: List[SyntheticClass], split_data: Dict, rare_max: int,
+                common_max: int) -> List[Dict]:
+    image_sets = [set() for _ in classes]
+    instance_count = [0] * len(classes)
+    for ann in split_data["annotations"]:
+        image_sets[ann["category_id"] - 1].add(ann["image_id"])
+        instance_count[ann["category_id"] - 1] += 1
+    cats = []
+    for j, cls in enumerate(classes):
+        n = len(image_sets[j])
+        cats.append({
+            "id": j + 1, "name": cls.name, "synset": f"{cls.name}.n.01", "synonyms": [cls.name],
+            "def": f"a {cls.texture} {cls.colour} {cls.shape}",
+            "frequency": frequency_of(max(n, 1), rare_max, common_max),
+            "image_count": n, "instance_count": instance_count[j],
+        })
+    return cats
+
+
+def generate_synthetic_lvis(output_dir: str, num_train_images: int = 300,
+                            num_val_images: int = 100, num_classes: int = 24,
+                            image_size: int = 128, max_objects_per_image: int = 3,
+                            seed: int = 0, progress: bool = True) -> Dict[str, str]:
+    """Writes ``<output_dir>/{train,val}/*.png`` and ``<output_dir>/annotations/
+    lvis_synthetic_{train,val}.json``. Deterministic for a given set of arguments.
+
+    Returns:
+        dict: split name -> json path, plus "train_images"/"val_images" -> image folder.
+    """
+    if num_train_images < 1 or num_val_images < 1:
+        raise ValueError("num_train_images and num_val_images must be >= 1")
+    if image_size < 32:
+        raise ValueError(f"image_size must be >= 32, got {image_size}")
+    if max_objects_per_image < 1:
+        raise ValueError("max_objects_per_image must be >= 1")
+    classes = class_catalogue(num_classes)
+    rng = np.random.default_rng(seed)
+    train_rng, val_rng = [np.random.default_rng(s) for s in rng.integers(0, 2**31, size=2)]
+    counts = target_image_counts(num_classes, num_train_images)
+    # class ranks are shuffled so that the tail is not always the same shapes
+    rank_to_class = rng.permutation(num_classes)
+    counts_by_class = [0] * num_classes
+    for rank, j in enumerate(rank_to_class):
+        counts_by_class[int(j)] = counts[rank]
+    rare_max, common_max = bin_edges(num_train_images)
+
+    ann_dir = os.path.join(output_dir, "annotations")
+    os.makedirs(ann_dir, exist_ok=True)
+    out = {}
+    # each object slot holds one class; 1-2 instances of it are drawn
+    for split, n, split_rng in (("train", num_train_images, train_rng),
+                                ("val", num_val_images, val_rng)):
+        if split == "train":
+            per_image = _assign_train_classes(split_rng, counts_by_class, n, max_objects_per_image,
+                                              num_classes)
+        else:
+            per_image = _assign_val_classes(split_rng, counts_by_class, n, max_objects_per_image)
+        data = _write_split(split, output_dir, per_image, classes, split_rng, image_size,
+                            (1, 2), 0.3, 3, 1, progress)
+        if split == "train":
+            categories = _categories(classes, data, rare_max, common_max)
+        data["categories"] = categories
+        data["info"] = {"description": "eql synthetic long-tailed LVIS-format dataset",
+                        "seed": seed, "num_classes": num_classes, "image_size": image_size,
+                        "rare_max_images": rare_max, "common_max_images": common_max}
+        data["licenses"] = [{"id": 1, "name": "CC0", "url": ""}]
+        path = os.path.join(ann_dir, f"lvis_synthetic_{split}.json")
+        tmp = path + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(data, f)
+        os.replace(tmp, path)
+        out[split] = path
+        out[f"{split}_images"] = os.path.join(output_dir, split)
+    logger.info(f"Synthetic LVIS set written to {output_dir}")
+    return out

@@ -1,0 +1,58 @@
+"""Training glue: detectron2's DefaultTrainer with eql's evaluator and CPU multi-process DDP."""
+import logging
+import os
+import weakref
+
+from detectron2.checkpoint import DetectionCheckpointer
+from detectron2.engine import AMPTrainer, DefaultTrainer, SimpleTrainer, TrainerBase
+from detectron2.engine.defaults import create_ddp_model
+from detectron2.evaluation import DatasetEvaluators
+from detectron2.utils import comm
+from detectron2.utils.logger import setup_logger
+
+from .evaluation import LVISEvaluator
+
+
+def ddp_device_ids(device: str):
+    """``device_ids`` for DistributedDataParallel: the local GPU, or None for a CPU model (DDP
+    rejects device ids for CPU modules; detectron2's create_ddp_model always passes them)."""
+    return [comm.get_local_rank()] if str(device).startswith("cuda") else None
+
+
+class Trainer(DefaultTrainer):
+    """DefaultTrainer that (1) builds DDP with the right ``device_ids`` on CPU and GPU and (2)
+    evaluates LVIS-format datasets with :class:`eql.evaluation.LVISEvaluator`."""
+
+    def __init__(self, cfg):
+        # DefaultTrainer.__init__ with create_ddp_model(..., device_ids=ddp_device_ids(...)).
+        TrainerBase.__init__(self)
+        logger = logging.getLogger("detectron2")
+        if not logger.isEnabledFor(logging.INFO):
+            setup_logger()
+        cfg = DefaultTrainer.auto_scale_workers(cfg, comm.get_world_size())
+        if cfg.SOLVER.AMP.ENABLED and not str(cfg.MODEL.DEVICE).startswith("cuda"):
+            raise ValueError("SOLVER.AMP.ENABLED needs MODEL.DEVICE cuda (AMPTrainer is CUDA-only)")
+
+        model = self.build_model(cfg)
+        optimizer = self.build_optimizer(cfg, model)
+        data_loader = self.build_train_loader(cfg)
+        model = create_ddp_model(model, broadcast_buffers=False,
+                                 device_ids=ddp_device_ids(cfg.MODEL.DEVICE))
+        self._trainer = (AMPTrainer if cfg.SOLVER.AMP.ENABLED else SimpleTrainer)(
+            model, data_loader, optimizer
+        )
+        self.scheduler = self.build_lr_scheduler(cfg, optimizer)
+        self.checkpointer = DetectionCheckpointer(model, cfg.OUTPUT_DIR, trainer=weakref.proxy(self))
+        self.start_iter = 0
+        self.max_iter = cfg.SOLVER.MAX_ITER
+        self.cfg = cfg
+        self.register_hooks(self.build_hooks())
+
+    @classmethod
+    def build_evaluator(cls, cfg, dataset_name, output_folder=None):
+        if output_folder is None:
+            output_folder = os.path.join(cfg.OUTPUT_DIR, "inference", dataset_name)
+        return DatasetEvaluators([
+            LVISEvaluator(dataset_name, output_dir=output_folder,
+                          max_dets_per_image=cfg.TEST.LVIS.MAX_DETS_PER_IMAGE)
+        ])

@@ -1,0 +1,1 @@
+from .lvis_evaluation import LVISEvaluator, evaluate_lvis_results, instances_to_lvis_json

@@ -1,0 +1,109 @@
+"""End to end: image labels reaching the ROI heads, train + eval, resume, 2-process gloo."""
+import json
+import os
+import subprocess
+import sys
+
+import torch
+from conftest import REPO, instant_cfg
+from detectron2.modeling import ROI_HEADS_REGISTRY, StandardROIHeads
+
+from eql.modeling import ImageLabelsROIHeadsMixin
+
+
+@ROI_HEADS_REGISTRY.register()
+class _RecordingROIHeads(ImageLabelsROIHeadsMixin, StandardROIHeads):
+    """Standard ROI heads whose box predictor records the image labels it sees in losses()."""
+
+    seen = []
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        predictor = self.box_predictor
+        original = predictor.losses
+
+        def losses(predictions, proposals):
+            _RecordingROIHeads.seen.append(predictor.image_labels)
+            return original(predictions, proposals)
+
+        predictor.losses = losses
+
+
+def test_image_labels_reach_the_roi_heads(tiny_synthetic, tmp_path):
+    from detectron2.data import DatasetCatalog, build_detection_train_loader
+    from detectron2.modeling import build_model
+    from detectron2.utils.events import EventStorage
+
+    cfg = instant_cfg(tmp_path, "MODEL.ROI_HEADS.NAME", "_RecordingROIHeads")
+    model = build_model(cfg)
+    model.train()
+    batch = next(iter(build_detection_train_loader(cfg)))
+    records = {r["image_id"]: r for r in DatasetCatalog.get("tiny_synthetic_train")}
+    _RecordingROIHeads.seen.clear()
+    with EventStorage(0):
+        losses = model(batch)
+    sum(losses.values()).backward()
+    (labels,) = _RecordingROIHeads.seen
+    assert len(labels) == len(batch) == 2
+    for image_labels, inp in zip(labels, batch):
+        expected = records[inp["image_id"]]["image_labels"]
+        assert image_labels.positive.tolist() == expected["positive"]
+        assert image_labels.negative.tolist() == expected["negative"]
+        assert image_labels.not_exhaustive.tolist() == expected["not_exhaustive"]
+        # positive = the (contiguous) classes of the image's instances
+        assert image_labels.positive.tolist() == sorted(set(inp["instances"].gt_classes.tolist()))
+    assert model.roi_heads.box_predictor.image_labels is None  # cleared after the call
+    model.eval()
+    with torch.no_grad():
+        model(batch[:1])
+    assert len(_RecordingROIHeads.seen) == 1  # no losses at inference
+
+
+def _run_train_net(*args, timeout=600):
+    cmd = [sys.executable, os.path.join(REPO, "tools", "train_net.py"), *args]
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=REPO)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
+    return proc.stdout + proc.stderr
+
+
+def _synthetic_args(tiny_synthetic, out):
+    from conftest import INSTANT_CONFIG
+
+    return ["--config-file", INSTANT_CONFIG, "DATASETS.SYNTHETIC.ROOT", tiny_synthetic["root"],
+            "DATASETS.SYNTHETIC.PREFIX", "tiny_synthetic", "DATASETS.TRAIN",
+            "('tiny_synthetic_train',)", "DATASETS.TEST", "('tiny_synthetic_val',)",
+            "OUTPUT_DIR", str(out)]
+
+
+def test_train_eval_and_resume(tiny_synthetic, tmp_path):
+    out = tmp_path / "run"
+    log = _run_train_net(*_synthetic_args(tiny_synthetic, out))
+    assert (out / "model_final.pth").is_file() and (out / "model_0000001.pth").is_file()
+    results = out / "inference" / "tiny_synthetic_val" / "lvis_instances_results.json"
+    dets = json.loads(results.read_text())
+    assert dets and {"image_id", "category_id", "bbox", "score", "segmentation"} <= set(dets[0])
+    assert "copypaste: AP,AP50,AP75,APs,APm,APl,APr,APc,APf" in log
+    assert "Task: segm" in log
+    first = torch.load(out / "model_final.pth", map_location="cpu", weights_only=False)
+    assert first["iteration"] == 3
+
+    # resume: continues from the last checkpoint (iteration 4) up to the new MAX_ITER
+    log = _run_train_net(*_synthetic_args(tiny_synthetic, out), "--resume", "SOLVER.MAX_ITER", "6",
+                         "TEST.EVAL_PERIOD", "0")
+    assert "Starting training from iteration 4" in log
+    resumed = torch.load(out / "model_final.pth", map_location="cpu", weights_only=False)
+    assert resumed["iteration"] == 5
+    w0 = first["model"]["roi_heads.box_predictor.cls_score.weight"]
+    w1 = resumed["model"]["roi_heads.box_predictor.cls_score.weight"]
+    assert not torch.equal(w0, w1)
+
+
+def test_two_process_gloo_training(tiny_synthetic, tmp_path):
+    out = tmp_path / "ddp"
+    log = _run_train_net("--num-gpus", "2", "--dist-url", "auto",
+                         *_synthetic_args(tiny_synthetic, out), "MODEL.DEVICE", "cpu",
+                         "SOLVER.MAX_ITER", "2", "SOLVER.IMS_PER_BATCH", "4")
+    assert "world size: 2" in log.lower() or "rank 1" in log.lower()
+    assert (out / "model_final.pth").is_file()
+    assert (out / "inference" / "tiny_synthetic_val" / "lvis_instances_results.json").is_file()

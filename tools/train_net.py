@@ -1,0 +1,57 @@
+#!/usr/bin/env python
+"""Trains and evaluates eql models: detectron2's train_net with eql's config keys, datasets,
+LVIS evaluator and CPU multi-process (gloo) support.
+
+    python tools/train_net.py --config-file configs/LVISv1-InstanceSegmentation/eql_mask_rcnn_R_50_FPN_1x.yaml --num-gpus 8
+    python tools/train_net.py --config-file ... --eval-only MODEL.WEIGHTS output/model_final.pth
+    python tools/train_net.py --config-file configs/quick_schedules/... --num-gpus 2 MODEL.DEVICE cpu
+"""
+import logging
+import os
+
+from detectron2.checkpoint import DetectionCheckpointer
+from detectron2.engine import default_argument_parser, default_setup, hooks, launch
+from detectron2.evaluation import verify_results
+from detectron2.utils import comm
+
+import eql  # noqa: F401  (registers eql's models and datasets)
+from eql.config import load_config
+from eql.data import register_synthetic_lvis
+from eql.engine import Trainer
+
+logger = logging.getLogger("eql")
+
+
+def setup(args):
+    cfg = load_config(args.config_file, args.opts)
+    if cfg.DATASETS.SYNTHETIC.ROOT:
+        register_synthetic_lvis(cfg.DATASETS.SYNTHETIC.ROOT, cfg.DATASETS.SYNTHETIC.PREFIX)
+    cfg.freeze()
+    default_setup(cfg, args)
+    return cfg
+
+
+def main(args):
+    cfg = setup(args)
+    if args.eval_only:
+        model = Trainer.build_model(cfg)
+        DetectionCheckpointer(model, save_dir=cfg.OUTPUT_DIR).resume_or_load(
+            cfg.MODEL.WEIGHTS, resume=args.resume)
+        res = Trainer.test(cfg, model)
+        if comm.is_main_process():
+            verify_results(cfg, res)
+        return res
+    trainer = Trainer(cfg)
+    trainer.resume_or_load(resume=args.resume)
+    return trainer.train()
+
+
+def cli(argv=None):
+    args = default_argument_parser().parse_args(argv)
+    print("Command Line Args:", args)
+    return launch(main, args.num_gpus, num_machines=args.num_machines,
+                  machine_rank=args.machine_rank, dist_url=args.dist_url, args=(args,))
+
+
+if __name__ == "__main__":
+    cli()
