@@ -17,5 +17,10 @@ test: install
 test-fast: install
 	$(PY) -m pytest -q tests -m "not slow"
 
+lint: install
+	$(VENV)/bin/black -l 100 --check eql tools tests datasets benchmarks
+	$(VENV)/bin/isort --check-only eql tools tests datasets benchmarks
+	$(VENV)/bin/flake8 eql tools tests datasets benchmarks
+
 clean:
 	rm -rf output

@@ -20,5 +20,5 @@ setup(
         "opencv-python-headless",
         "tqdm",
     ],
-    extras_require={"dev": ["pytest", "pytest-timeout"]},
+    extras_require={"dev": ["pytest", "pytest-timeout", "black", "isort", "flake8"]},
 )

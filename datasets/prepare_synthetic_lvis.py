@@ -1,12 +1,16 @@
 #!/usr/bin/env python
 """Writes the synthetic long-tailed LVIS-format set (see eql/data/synthetic.py).
 
-    python datasets/prepare_synthetic_lvis.py                       # -> $DETECTRON2_DATASETS/synthetic_lvis
-    python datasets/prepare_synthetic_lvis.py --num-train-images 20000 --num-classes 192 --image-size 256
+    # -> $DETECTRON2_DATASETS/synthetic_lvis
+    python datasets/prepare_synthetic_lvis.py
+    python datasets/prepare_synthetic_lvis.py --num-train-images 20000 --num-classes 192 \
+        --image-size 256
 
-The default output folder is registered on `import eql` as synthetic_lvis_train / synthetic_lvis_val;
-another folder is used with `DATASETS.SYNTHETIC.ROOT <folder>` in tools/train_net.py.
+The default output folder is registered on `import eql` as synthetic_lvis_train and
+synthetic_lvis_val; another folder is used with `DATASETS.SYNTHETIC.ROOT <folder>` in
+tools/train_net.py.
 """
+
 import argparse
 import os
 
@@ -24,8 +28,15 @@ def main(argv=None):
     p.add_argument("--max-objects-per-image", type=int, default=3)
     p.add_argument("--seed", type=int, default=0)
     a = p.parse_args(argv)
-    paths = generate_synthetic_lvis(a.output_dir, a.num_train_images, a.num_val_images,
-                                    a.num_classes, a.image_size, a.max_objects_per_image, a.seed)
+    paths = generate_synthetic_lvis(
+        a.output_dir,
+        a.num_train_images,
+        a.num_val_images,
+        a.num_classes,
+        a.image_size,
+        a.max_objects_per_image,
+        a.seed,
+    )
     for k, v in paths.items():
         print(f"{k}: {v}")
 

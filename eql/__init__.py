@@ -2,6 +2,7 @@
 
 Importing the package registers its meta-architectures, ROI heads and datasets.
 """
+
 from . import data, modeling  # noqa: F401  (registration)
 from .config import add_eql_config
 

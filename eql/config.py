@@ -1,4 +1,5 @@
 """eql's config keys, added to a detectron2 config by :func:`add_eql_config`."""
+
 import os
 
 from detectron2.config import CfgNode as CN
@@ -34,7 +35,8 @@ def detectron2_configs_dir() -> str:
     if not os.path.isdir(os.path.join(path, "LVISv1-InstanceSegmentation")):
         raise FileNotFoundError(
             f"detectron2's config files are not in {path}: reinstall detectron2 (pip install "
-            "'git+https://github.com/facebookresearch/detectron2.git')")
+            "'git+https://github.com/facebookresearch/detectron2.git')"
+        )
     return path
 
 

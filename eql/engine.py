@@ -1,4 +1,5 @@
 """Training glue: detectron2's DefaultTrainer with eql's evaluator and CPU multi-process DDP."""
+
 import logging
 import os
 import weakref
@@ -36,13 +37,16 @@ class Trainer(DefaultTrainer):
         model = self.build_model(cfg)
         optimizer = self.build_optimizer(cfg, model)
         data_loader = self.build_train_loader(cfg)
-        model = create_ddp_model(model, broadcast_buffers=False,
-                                 device_ids=ddp_device_ids(cfg.MODEL.DEVICE))
+        model = create_ddp_model(
+            model, broadcast_buffers=False, device_ids=ddp_device_ids(cfg.MODEL.DEVICE)
+        )
         self._trainer = (AMPTrainer if cfg.SOLVER.AMP.ENABLED else SimpleTrainer)(
             model, data_loader, optimizer
         )
         self.scheduler = self.build_lr_scheduler(cfg, optimizer)
-        self.checkpointer = DetectionCheckpointer(model, cfg.OUTPUT_DIR, trainer=weakref.proxy(self))
+        self.checkpointer = DetectionCheckpointer(
+            model, cfg.OUTPUT_DIR, trainer=weakref.proxy(self)
+        )
         self.start_iter = 0
         self.max_iter = cfg.SOLVER.MAX_ITER
         self.cfg = cfg
@@ -52,7 +56,12 @@ class Trainer(DefaultTrainer):
     def build_evaluator(cls, cfg, dataset_name, output_folder=None):
         if output_folder is None:
             output_folder = os.path.join(cfg.OUTPUT_DIR, "inference", dataset_name)
-        return DatasetEvaluators([
-            LVISEvaluator(dataset_name, output_dir=output_folder,
-                          max_dets_per_image=cfg.TEST.LVIS.MAX_DETS_PER_IMAGE)
-        ])
+        return DatasetEvaluators(
+            [
+                LVISEvaluator(
+                    dataset_name,
+                    output_dir=output_folder,
+                    max_dets_per_image=cfg.TEST.LVIS.MAX_DETS_PER_IMAGE,
+                )
+            ]
+        )

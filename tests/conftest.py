@@ -9,7 +9,8 @@ warnings.filterwarnings("ignore", category=UserWarning)
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED_DATA = os.path.join(os.path.dirname(REPO), "shared", "data")
 INSTANT_CONFIG = os.path.join(
-    REPO, "configs", "quick_schedules", "synthetic_mask_rcnn_R_18_FPN_instant_test.yaml")
+    REPO, "configs", "quick_schedules", "synthetic_mask_rcnn_R_18_FPN_instant_test.yaml"
+)
 
 
 @pytest.fixture(scope="session")
@@ -19,8 +20,15 @@ def tiny_synthetic(tmp_path_factory):
     from eql.data import generate_synthetic_lvis, register_synthetic_lvis
 
     root = str(tmp_path_factory.mktemp("tiny_synthetic"))
-    paths = generate_synthetic_lvis(root, num_train_images=16, num_val_images=6, num_classes=24,
-                                    image_size=128, seed=3, progress=False)
+    paths = generate_synthetic_lvis(
+        root,
+        num_train_images=16,
+        num_val_images=6,
+        num_classes=24,
+        image_size=128,
+        seed=3,
+        progress=False,
+    )
     names = register_synthetic_lvis(root, prefix="tiny_synthetic")
     return {"root": root, "names": names, **paths}
 
@@ -29,6 +37,15 @@ def instant_cfg(output_dir, *opts):
     """The instant-test config on tiny_synthetic, writing into output_dir."""
     from eql.config import load_config
 
-    return load_config(INSTANT_CONFIG, [
-        "DATASETS.TRAIN", "('tiny_synthetic_train',)", "DATASETS.TEST", "('tiny_synthetic_val',)",
-        "OUTPUT_DIR", str(output_dir), *opts])
+    return load_config(
+        INSTANT_CONFIG,
+        [
+            "DATASETS.TRAIN",
+            "('tiny_synthetic_train',)",
+            "DATASETS.TEST",
+            "('tiny_synthetic_val',)",
+            "OUTPUT_DIR",
+            str(output_dir),
+            *opts,
+        ],
+    )

@@ -98,5 +98,7 @@ def test_stats_cache_falls_back_to_cache_dir(tmp_path):
     (tmp_path / "toy.json.category_stats.json.tmp").mkdir()
     stats = load_or_compute_stats(str(path), cache_dir=str(tmp_path / "cache"))
     assert not (tmp_path / "toy.json.category_stats.json").exists()
-    assert CategoryStats.from_json(str(tmp_path / "cache" / "toy.json.category_stats.json")) == stats
+    assert (
+        CategoryStats.from_json(str(tmp_path / "cache" / "toy.json.category_stats.json")) == stats
+    )
     assert stats.image_count == [1, 2, 0]

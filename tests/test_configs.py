@@ -7,7 +7,8 @@ from conftest import REPO
 from eql.config import load_config
 
 CONFIGS = sorted(
-    p for p in glob.glob(os.path.join(REPO, "configs", "**", "*.yaml"), recursive=True)
+    p
+    for p in glob.glob(os.path.join(REPO, "configs", "**", "*.yaml"), recursive=True)
     if "/configs/detectron2/" not in p
 )
 

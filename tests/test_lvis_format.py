@@ -43,10 +43,13 @@ def test_records_carry_contiguous_image_labels(tmp_path, small_json):
         assert r["image_labels"]["positive"] == sorted(set(anns.get(r["image_id"], [])))
         assert r["image_labels"]["negative"] == sorted(c - 1 for c in img["neg_category_ids"])
         assert r["image_labels"]["not_exhaustive"] == sorted(
-            c - 1 for c in img["not_exhaustive_category_ids"])
+            c - 1 for c in img["not_exhaustive_category_ids"]
+        )
         # detectron2 keeps the raw json ids
         assert r["neg_category_ids"] == [c * 10 for c in img["neg_category_ids"]]
-        assert sorted(o["category_id"] for o in r["annotations"]) == sorted(anns.get(r["image_id"], []))
+        assert sorted(o["category_id"] for o in r["annotations"]) == sorted(
+            anns.get(r["image_id"], [])
+        )
     assert any(r["image_labels"]["not_exhaustive"] for r in records)
 
 
@@ -81,8 +84,16 @@ def test_builtin_lvis_splits_use_eql_loader(tmp_path, monkeypatch):
 
 
 def test_image_path_rules():
-    assert image_path("/r", {"coco_url": "http://images.cocodataset.org/train2017/0001.jpg",
-                             "file_name": "COCO_val2014_0001.jpg"}) == "/r/train2017/0001.jpg"
+    assert (
+        image_path(
+            "/r",
+            {
+                "coco_url": "http://images.cocodataset.org/train2017/0001.jpg",
+                "file_name": "COCO_val2014_0001.jpg",
+            },
+        )
+        == "/r/train2017/0001.jpg"
+    )
     assert image_path("/r", {"file_name": "a/b.png"}) == "/r/a/b.png"
 
 
@@ -131,8 +142,12 @@ def test_unknown_negative_category(tmp_path, small_json):
 def test_missing_image_file(tmp_path, small_json, tiny_synthetic):
     data = copy.deepcopy(small_json)
     data["images"][2]["file_name"] = "gone.png"
-    _expect_error(_write(tmp_path, data), "gone.png", f"image id {data['images'][2]['id']}",
-                  root=tiny_synthetic["train_images"])
+    _expect_error(
+        _write(tmp_path, data),
+        "gone.png",
+        f"image id {data['images'][2]['id']}",
+        root=tiny_synthetic["train_images"],
+    )
 
 
 def test_bad_polygon(tmp_path, small_json):

@@ -59,7 +59,7 @@ def test_annotations_are_valid_and_consistent(tiny_synthetic):
         assert w > 0 and h > 0 and x >= 0 and y >= 0 and x + w <= 128 and y + h <= 128
         poly = ann["segmentation"][0]
         assert len(poly) >= 6 and len(poly) % 2 == 0
-        assert 0 < ann["area"] <= w * h
+        assert 0 < ann["area"] <= w * h + 1  # a square fills its box (coordinates are rounded)
         img = images[ann["image_id"]]
         # a not-exhaustive class has an annotation; a negative class has none
         assert ann["category_id"] not in img["neg_category_ids"]
@@ -75,14 +75,16 @@ def test_annotations_are_valid_and_consistent(tiny_synthetic):
     assert stats.image_count == [c["image_count"] for c in data["categories"]]
     rare_max, common_max = bin_edges(16)
     assert [c["frequency"] for c in data["categories"]] == [
-        frequency_of(max(n, 1), rare_max, common_max) for n in stats.image_count]
+        frequency_of(max(n, 1), rare_max, common_max) for n in stats.image_count
+    ]
 
 
 def test_object_pixels_have_the_class_colour(tmp_path):
-    paths = generate_synthetic_lvis(str(tmp_path), 4, 1, num_classes=8, image_size=96, seed=1,
-                                    progress=False)
-    from pycocotools import mask as mask_util
+    paths = generate_synthetic_lvis(
+        str(tmp_path), 4, 1, num_classes=8, image_size=96, seed=1, progress=False
+    )
     from PIL import Image
+    from pycocotools import mask as mask_util
 
     from eql.data.synthetic import COLOURS
 
@@ -90,7 +92,9 @@ def test_object_pixels_have_the_class_colour(tmp_path):
         data = json.load(f)
     classes = class_catalogue(8)
     for ann in data["annotations"]:
-        img = np.asarray(Image.open(os.path.join(paths["train_images"], f"{ann['image_id']:06d}.png")))
+        img = np.asarray(
+            Image.open(os.path.join(paths["train_images"], f"{ann['image_id']:06d}.png"))
+        )
         rle = mask_util.frPyObjects(ann["segmentation"], 96, 96)
         inside = mask_util.decode(mask_util.merge(rle)).astype(bool)
         cls = classes[ann["category_id"] - 1]
@@ -111,16 +115,19 @@ def test_long_tail_follows_lvis_bin_proportions():
 
 
 def test_generated_bins_cover_r_c_f(tmp_path):
-    paths = generate_synthetic_lvis(str(tmp_path), 300, 2, num_classes=24, image_size=64, seed=0,
-                                    progress=False)
+    paths = generate_synthetic_lvis(
+        str(tmp_path), 300, 2, num_classes=24, image_size=64, seed=0, progress=False
+    )
     with open(paths["train"]) as f:
         cats = json.load(f)["categories"]
     bins = [c["frequency"] for c in cats]
     assert all(bins.count(b) >= 4 for b in "rcf"), bins
 
 
-@pytest.mark.parametrize("kwargs", [dict(num_classes=0), dict(num_classes=10**4),
-                                    dict(num_train_images=0), dict(image_size=8)])
+@pytest.mark.parametrize(
+    "kwargs",
+    [dict(num_classes=0), dict(num_classes=10**4), dict(num_train_images=0), dict(image_size=8)],
+)
 def test_bad_arguments(tmp_path, kwargs):
     with pytest.raises(ValueError):
         generate_synthetic_lvis(str(tmp_path), **{"progress": False, **kwargs})

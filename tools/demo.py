@@ -5,6 +5,7 @@ evaluate on its val split and print the LVIS table (AP, APr, APc, APf; box and m
     python tools/demo.py                    # the default: ~300 train / 100 val images
     python tools/demo.py --output-dir /tmp/demo --max-iter 100
 """
+
 import argparse
 import json
 import logging
@@ -36,8 +37,12 @@ def prepare_data(args) -> str:
     from eql.data import generate_synthetic_lvis
 
     root = os.path.join(args.output_dir, "data")
-    wanted = {"seed": args.seed, "num_classes": args.num_classes,
-              "num_train_images": args.num_train_images, "num_val_images": args.num_val_images}
+    wanted = {
+        "seed": args.seed,
+        "num_classes": args.num_classes,
+        "num_train_images": args.num_train_images,
+        "num_val_images": args.num_val_images,
+    }
     stamp = os.path.join(root, "demo_params.json")
     if os.path.isfile(stamp):
         with open(stamp) as f:
@@ -45,8 +50,15 @@ def prepare_data(args) -> str:
                 print(f"[demo] synthetic set already in {root}")
                 return root
     print(f"[demo] generating the synthetic set in {root}")
-    generate_synthetic_lvis(root, args.num_train_images, args.num_val_images, args.num_classes,
-                            image_size=128, seed=args.seed, progress=True)
+    generate_synthetic_lvis(
+        root,
+        args.num_train_images,
+        args.num_val_images,
+        args.num_classes,
+        image_size=128,
+        seed=args.seed,
+        progress=True,
+    )
     with open(stamp, "w") as f:
         json.dump(wanted, f)
     return root
@@ -61,9 +73,16 @@ def train_and_evaluate(name, config, data_root, args):
 
     register_synthetic_lvis(data_root, "demo_synthetic")
     out = os.path.join(args.output_dir, name.replace(" ", "_"))
-    opts = ["DATASETS.TRAIN", "('demo_synthetic_train',)", "DATASETS.TEST",
-            "('demo_synthetic_val',)", "MODEL.ROI_HEADS.NUM_CLASSES", str(args.num_classes),
-            "OUTPUT_DIR", out]
+    opts = [
+        "DATASETS.TRAIN",
+        "('demo_synthetic_train',)",
+        "DATASETS.TEST",
+        "('demo_synthetic_val',)",
+        "MODEL.ROI_HEADS.NUM_CLASSES",
+        str(args.num_classes),
+        "OUTPUT_DIR",
+        out,
+    ]
     if args.max_iter:
         opts += ["SOLVER.MAX_ITER", str(args.max_iter)]
     cfg = load_config(os.path.join(REPO, config), opts)
@@ -71,18 +90,14 @@ def train_and_evaluate(name, config, data_root, args):
     os.makedirs(out, exist_ok=True)
     setup_logger(out, name="detectron2")
     setup_logger(out, name="eql")
-    print(f"[demo] training '{name}' for {cfg.SOLVER.MAX_ITER} iterations "
-          f"(progress every 20 iterations)")
+    print(
+        f"[demo] training '{name}' for {cfg.SOLVER.MAX_ITER} iterations "
+        f"(progress every 20 iterations)"
+    )
     trainer = Trainer(cfg)
     trainer.resume_or_load(resume=False)
-    trainer.train()
-    print(f"[demo] evaluating '{name}' on {len(_val_ids(data_root))} val images")
-    return Trainer.test(cfg, trainer.model)
-
-
-def _val_ids(data_root):
-    with open(os.path.join(data_root, "annotations", "lvis_synthetic_val.json")) as f:
-        return [img["id"] for img in json.load(f)["images"]]
+    # detectron2's trainer evaluates DATASETS.TEST after the last iteration and returns the results
+    return trainer.train()
 
 
 def format_table(rows) -> str:
@@ -90,8 +105,14 @@ def format_table(rows) -> str:
     header = ["model"] + [f"box {m}" for m in TABLE_METRICS] + [f"mask {m}" for m in TABLE_METRICS]
     lines = [header]
     for name, res in rows.items():
-        lines.append([name] + [f"{res.get(t, {}).get(m, float('nan')):.1f}"
-                               for t in ("bbox", "segm") for m in TABLE_METRICS])
+        lines.append(
+            [name]
+            + [
+                f"{res.get(t, {}).get(m, float('nan')):.1f}"
+                for t in ("bbox", "segm")
+                for m in TABLE_METRICS
+            ]
+        )
     widths = [max(len(r[i]) for r in lines) for i in range(len(header))]
     fmt = lambda r: "| " + " | ".join(c.ljust(w) for c, w in zip(r, widths)) + " |"  # noqa: E731
     sep = "|" + "|".join("-" * (w + 2) for w in widths) + "|"

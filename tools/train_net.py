@@ -2,15 +2,18 @@
 """Trains and evaluates eql models: detectron2's train_net with eql's config keys, datasets,
 LVIS evaluator and CPU multi-process (gloo) support.
 
-    python tools/train_net.py --config-file configs/LVISv1-InstanceSegmentation/eql_mask_rcnn_R_50_FPN_1x.yaml --num-gpus 8
+    python tools/train_net.py --num-gpus 8 \
+        --config-file configs/LVISv1-InstanceSegmentation/eql_mask_rcnn_R_50_FPN_1x.yaml
     python tools/train_net.py --config-file ... --eval-only MODEL.WEIGHTS output/model_final.pth
-    python tools/train_net.py --config-file configs/quick_schedules/... --num-gpus 2 MODEL.DEVICE cpu
+    python tools/train_net.py --config-file configs/quick_schedules/... --num-gpus 2 \
+        MODEL.DEVICE cpu
 """
+
 import logging
 import os
 
 from detectron2.checkpoint import DetectionCheckpointer
-from detectron2.engine import default_argument_parser, default_setup, hooks, launch
+from detectron2.engine import default_argument_parser, default_setup, launch
 from detectron2.evaluation import verify_results
 from detectron2.utils import comm
 
@@ -24,6 +27,8 @@ logger = logging.getLogger("eql")
 
 def setup(args):
     cfg = load_config(args.config_file, args.opts)
+    # category statistics are cached next to a dataset's json, or here when that is read-only
+    os.environ.setdefault("EQL_CACHE_DIR", os.path.join(cfg.OUTPUT_DIR, "category_stats"))
     if cfg.DATASETS.SYNTHETIC.ROOT:
         register_synthetic_lvis(cfg.DATASETS.SYNTHETIC.ROOT, cfg.DATASETS.SYNTHETIC.PREFIX)
     cfg.freeze()
@@ -36,7 +41,8 @@ def main(args):
     if args.eval_only:
         model = Trainer.build_model(cfg)
         DetectionCheckpointer(model, save_dir=cfg.OUTPUT_DIR).resume_or_load(
-            cfg.MODEL.WEIGHTS, resume=args.resume)
+            cfg.MODEL.WEIGHTS, resume=args.resume
+        )
         res = Trainer.test(cfg, model)
         if comm.is_main_process():
             verify_results(cfg, res)
@@ -49,8 +55,14 @@ def main(args):
 def cli(argv=None):
     args = default_argument_parser().parse_args(argv)
     print("Command Line Args:", args)
-    return launch(main, args.num_gpus, num_machines=args.num_machines,
-                  machine_rank=args.machine_rank, dist_url=args.dist_url, args=(args,))
+    return launch(
+        main,
+        args.num_gpus,
+        num_machines=args.num_machines,
+        machine_rank=args.machine_rank,
+        dist_url=args.dist_url,
+        args=(args,),
+    )
 
 
 if __name__ == "__main__":

@@ -1,3 +1,5 @@
+import os as _os
+
 from .category_stats import CategoryStats, compute_category_stats, tail_ratio
 from .lvis_format import (
     DatasetFormatError,
@@ -9,10 +11,10 @@ from .lvis_format import (
 )
 from .synthetic import generate_synthetic_lvis
 
-import os as _os
-
 reregister_builtin_lvis()
 # the set that datasets/prepare_synthetic_lvis.py writes by default
 register_synthetic_lvis(
-    _os.path.join(_os.path.expanduser(_os.getenv("DETECTRON2_DATASETS", "datasets")), "synthetic_lvis")
+    _os.path.join(
+        _os.path.expanduser(_os.getenv("DETECTRON2_DATASETS", "datasets")), "synthetic_lvis"
+    )
 )

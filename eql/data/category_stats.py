@@ -4,6 +4,7 @@ EQL needs, for every class j, the fraction f_j of training images that contain i
 f_j = image_count_j / (number of images with at least one annotation); its frequency bins are
 rare (1-10 training images), common (11-100) and frequent (>100).
 """
+
 import json
 import logging
 import os
@@ -73,8 +74,9 @@ class CategoryStats:
         return cls(**data)
 
 
-def frequency_bin(image_count: int, rare_max: int = LVIS_RARE_MAX_IMAGES,
-                  common_max: int = LVIS_COMMON_MAX_IMAGES) -> str:
+def frequency_bin(
+    image_count: int, rare_max: int = LVIS_RARE_MAX_IMAGES, common_max: int = LVIS_COMMON_MAX_IMAGES
+) -> str:
     """LVIS frequency bin of a class seen in ``image_count`` training images."""
     if image_count <= rare_max:
         return "r"
@@ -107,7 +109,9 @@ def compute_category_stats(dataset: Dict, source: str = "") -> CategoryStats:
 
 
 def stats_from_image_counts(
-    category_image_count: Sequence[Dict], num_images_with_annotations: int, source: str = "",
+    category_image_count: Sequence[Dict],
+    num_images_with_annotations: int,
+    source: str = "",
     frequency: Optional[Sequence[str]] = None,
 ) -> CategoryStats:
     """Category statistics from a list of ``{"id": ..., "image_count": ...}`` (the form detectron2
@@ -115,8 +119,9 @@ def stats_from_image_counts(
     entries = sorted(category_image_count, key=lambda c: c["id"])
     counts = [int(c["image_count"]) for c in entries]
     bins = list(frequency) if frequency is not None else [frequency_bin(n) for n in counts]
-    return CategoryStats([c["id"] for c in entries], counts, num_images_with_annotations, bins,
-                         source)
+    return CategoryStats(
+        [c["id"] for c in entries], counts, num_images_with_annotations, bins, source
+    )
 
 
 def tail_ratio(image_count: Sequence[int], num_images: int, frequency_threshold: float) -> float:
@@ -129,8 +134,9 @@ def tail_ratio(image_count: Sequence[int], num_images: int, frequency_threshold:
     return tail / total
 
 
-def load_or_compute_stats(json_file: str, dataset: Optional[Dict] = None,
-                          cache_dir: Optional[str] = None) -> CategoryStats:
+def load_or_compute_stats(
+    json_file: str, dataset: Optional[Dict] = None, cache_dir: Optional[str] = None
+) -> CategoryStats:
     """Category stats of an LVIS-format json, cached in ``<json>.category_stats.json`` (or in
     ``cache_dir`` when the json's folder is read-only). The cache is used only when it is newer
     than the json."""

@@ -6,6 +6,7 @@ in contiguous class ids: the classes annotated in the image, the image's ``neg_c
 (verified absent) and its ``not_exhaustive_category_ids``. The raw 1-based json ids stay in
 "neg_category_ids" / "not_exhaustive_category_ids", as in detectron2's loader.
 """
+
 import json
 import logging
 import os
@@ -64,13 +65,15 @@ def read_lvis_json(json_file: str, require_annotations: bool = False) -> Dict:
                 raise DatasetFormatError(f"{json_file}: images[{k}] has no field '{key}'")
         if "file_name" not in img and "coco_url" not in img:
             raise DatasetFormatError(
-                f"{json_file}: images[{k}] (id {img['id']}) needs 'file_name' or 'coco_url'")
+                f"{json_file}: images[{k}] (id {img['id']}) needs 'file_name' or 'coco_url'"
+            )
         for key in ("neg_category_ids", "not_exhaustive_category_ids"):
             bad = [c for c in img.get(key, []) if c not in set(cat_ids)]
             if bad:
                 raise DatasetFormatError(
                     f"{json_file}: images[{k}] (id {img['id']}) field '{key}' has unknown "
-                    f"category ids {bad[:5]}")
+                    f"category ids {bad[:5]}"
+                )
         image_ids.add(img["id"])
     known = set(cat_ids)
     ann_ids = set()
@@ -81,11 +84,13 @@ def read_lvis_json(json_file: str, require_annotations: bool = False) -> Dict:
         if ann["category_id"] not in known:
             raise DatasetFormatError(
                 f"{json_file}: annotations[{k}] (id {ann['id']}) has unknown category_id "
-                f"{ann['category_id']} (field 'category_id')")
+                f"{ann['category_id']} (field 'category_id')"
+            )
         if ann["image_id"] not in image_ids:
             raise DatasetFormatError(
                 f"{json_file}: annotations[{k}] (id {ann['id']}) refers to unknown image_id "
-                f"{ann['image_id']} (field 'image_id')")
+                f"{ann['image_id']} (field 'image_id')"
+            )
         if ann["id"] in ann_ids:
             raise DatasetFormatError(f"{json_file}: duplicate annotation id {ann['id']}")
         ann_ids.add(ann["id"])
@@ -94,7 +99,8 @@ def read_lvis_json(json_file: str, require_annotations: bool = False) -> Dict:
             if not segm or any(len(p) < 6 or len(p) % 2 for p in segm):
                 raise DatasetFormatError(
                     f"{json_file}: annotations[{k}] (id {ann['id']}) field 'segmentation' has "
-                    f"a polygon with fewer than 3 points")
+                    f"a polygon with fewer than 3 points"
+                )
     return data
 
 
@@ -113,8 +119,12 @@ def thing_classes_of(categories: List[Dict]) -> List[str]:
     return [c["synonyms"][0] if c.get("synonyms") else c["name"] for c in cats]
 
 
-def load_lvis_format_json(json_file: str, image_root: str, dataset_name: Optional[str] = None,
-                          check_image_files: bool = True) -> List[Dict]:
+def load_lvis_format_json(
+    json_file: str,
+    image_root: str,
+    dataset_name: Optional[str] = None,
+    check_image_files: bool = True,
+) -> List[Dict]:
     """Loads an LVIS-format json into detectron2 dicts (see the module doc for the extra fields).
 
     Category ids are mapped to contiguous ids in ascending id order. When ``dataset_name`` is given,
@@ -130,7 +140,8 @@ def load_lvis_format_json(json_file: str, image_root: str, dataset_name: Optiona
         if hasattr(meta, "thing_classes") and len(meta.thing_classes) != len(classes):
             raise DatasetFormatError(
                 f"{json_file}: {len(classes)} categories, but dataset '{dataset_name}' has "
-                f"{len(meta.thing_classes)} thing_classes")
+                f"{len(meta.thing_classes)} thing_classes"
+            )
         if not hasattr(meta, "thing_classes"):
             meta.thing_classes = classes
         if not hasattr(meta, "thing_dataset_id_to_contiguous_id"):
@@ -138,7 +149,8 @@ def load_lvis_format_json(json_file: str, image_root: str, dataset_name: Optiona
         if "annotations" in data and not hasattr(meta, "category_stats"):
             cache_dir = os.environ.get("EQL_CACHE_DIR")
             meta.category_stats = load_or_compute_stats(
-                PathManager.get_local_path(json_file), data, cache_dir)
+                PathManager.get_local_path(json_file), data, cache_dir
+            )
 
     anns_per_image: Dict[int, List[Dict]] = {img["id"]: [] for img in data["images"]}
     for ann in data.get("annotations", []):
@@ -150,41 +162,49 @@ def load_lvis_format_json(json_file: str, image_root: str, dataset_name: Optiona
         if check_image_files and not os.path.isfile(file_name):
             raise DatasetFormatError(
                 f"{json_file}: image file {file_name} of image id {img['id']} not found "
-                f"(field 'file_name'/'coco_url', image root {image_root})")
+                f"(field 'file_name'/'coco_url', image root {image_root})"
+            )
         objs = []
         for ann in anns_per_image[img["id"]]:
-            obj = {"bbox": ann["bbox"], "bbox_mode": BoxMode.XYWH_ABS,
-                   "category_id": id_map[ann["category_id"]]}
+            obj = {
+                "bbox": ann["bbox"],
+                "bbox_mode": BoxMode.XYWH_ABS,
+                "category_id": id_map[ann["category_id"]],
+            }
             if "segmentation" in ann:
                 obj["segmentation"] = ann["segmentation"]
             objs.append(obj)
         neg = img.get("neg_category_ids", [])
         not_exhaustive = img.get("not_exhaustive_category_ids", [])
-        records.append({
-            "file_name": file_name,
-            "height": img["height"],
-            "width": img["width"],
-            "image_id": img["id"],
-            "annotations": objs,
-            "neg_category_ids": list(neg),
-            "not_exhaustive_category_ids": list(not_exhaustive),
-            "image_labels": {
-                "positive": sorted({o["category_id"] for o in objs}),
-                "negative": sorted(id_map[c] for c in neg),
-                "not_exhaustive": sorted(id_map[c] for c in not_exhaustive),
-            },
-        })
+        records.append(
+            {
+                "file_name": file_name,
+                "height": img["height"],
+                "width": img["width"],
+                "image_id": img["id"],
+                "annotations": objs,
+                "neg_category_ids": list(neg),
+                "not_exhaustive_category_ids": list(not_exhaustive),
+                "image_labels": {
+                    "positive": sorted({o["category_id"] for o in objs}),
+                    "negative": sorted(id_map[c] for c in neg),
+                    "not_exhaustive": sorted(id_map[c] for c in not_exhaustive),
+                },
+            }
+        )
     logger.info(f"Loaded {len(records)} images in LVIS format from {json_file}")
     return records
 
 
-def register_lvis_format_dataset(name: str, json_file: str, image_root: str,
-                                 metadata: Optional[Dict] = None) -> None:
+def register_lvis_format_dataset(
+    name: str, json_file: str, image_root: str, metadata: Optional[Dict] = None
+) -> None:
     """Registers an LVIS-format json + image folder as a detectron2 dataset named ``name``,
     evaluated with eql's LVIS evaluator. Usable in ``DATASETS.TRAIN`` / ``DATASETS.TEST``."""
     DatasetCatalog.register(name, lambda: load_lvis_format_json(json_file, image_root, name))
-    MetadataCatalog.get(name).set(json_file=json_file, image_root=image_root,
-                                  evaluator_type="lvis", **(metadata or {}))
+    MetadataCatalog.get(name).set(
+        json_file=json_file, image_root=image_root, evaluator_type="lvis", **(metadata or {})
+    )
 
 
 def get_category_stats(dataset_name: str) -> CategoryStats:
@@ -216,9 +236,12 @@ def lvis_v1_train_stats() -> CategoryStats:
 
     freq = {c["id"]: c["frequency"] for c in LVIS_CATEGORIES}
     counts = sorted(LVIS_CATEGORY_IMAGE_COUNT, key=lambda c: c["id"])
-    return stats_from_image_counts(counts, LVIS_V1_TRAIN_ANNOTATED_IMAGES,
-                                   "detectron2 lvis_v1_category_image_count",
-                                   [freq[c["id"]] for c in counts])
+    return stats_from_image_counts(
+        counts,
+        LVIS_V1_TRAIN_ANNOTATED_IMAGES,
+        "detectron2 lvis_v1_category_image_count",
+        [freq[c["id"]] for c in counts],
+    )
 
 
 def reregister_builtin_lvis() -> None:
@@ -235,7 +258,8 @@ def reregister_builtin_lvis() -> None:
             image_dir = os.path.join(root, image_root)
             DatasetCatalog.remove(name)
             DatasetCatalog.register(
-                name, lambda j=json_path, i=image_dir, n=name: load_lvis_format_json(j, i, n))
+                name, lambda j=json_path, i=image_dir, n=name: load_lvis_format_json(j, i, n)
+            )
 
 
 def register_synthetic_lvis(root: str, prefix: str = "synthetic_lvis") -> List[str]:
@@ -248,7 +272,9 @@ def register_synthetic_lvis(root: str, prefix: str = "synthetic_lvis") -> List[s
             DatasetCatalog.remove(name)
             MetadataCatalog.remove(name)
         register_lvis_format_dataset(
-            name, os.path.join(root, "annotations", f"lvis_synthetic_{split}.json"),
-            os.path.join(root, split))
+            name,
+            os.path.join(root, "annotations", f"lvis_synthetic_{split}.json"),
+            os.path.join(root, split),
+        )
         names.append(name)
     return names

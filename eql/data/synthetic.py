@@ -21,12 +21,13 @@ Image-level labels as in LVIS: ``neg_category_ids`` lists a few classes verified
 image; ``not_exhaustive_category_ids`` lists classes of which the image has an instance left
 unannotated (drawn, but with no annotation), as in LVIS's federated labelling.
 """
+
 import json
 import logging
 import math
 import os
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -95,7 +96,11 @@ def target_image_counts(num_classes: int, num_train_images: int) -> List[int]:
     n_rare = round(num_classes * LVIS_V1_BIN_FRACTIONS["r"])
     n_freq = round(num_classes * LVIS_V1_BIN_FRACTIONS["f"])
     n_common = num_classes - n_rare - n_freq
-    bins = [(n_freq, top, common_max + 1), (n_common, common_max, rare_max + 1), (n_rare, rare_max, 1)]
+    bins = [
+        (n_freq, top, common_max + 1),
+        (n_common, common_max, rare_max + 1),
+        (n_rare, rare_max, 1),
+    ]
     counts = []
     for n, hi, lo in bins:
         for k in range(n):
@@ -108,8 +113,13 @@ def shape_polygon(shape: str, cx: float, cy: float, r: float) -> List[Tuple[floa
     """Vertices (x, y) of a shape of circumradius ``r`` centred on (cx, cy)."""
 
     def regular(n, phase):
-        return [(cx + r * math.cos(phase + 2 * math.pi * k / n),
-                 cy + r * math.sin(phase + 2 * math.pi * k / n)) for k in range(n)]
+        return [
+            (
+                cx + r * math.cos(phase + 2 * math.pi * k / n),
+                cy + r * math.sin(phase + 2 * math.pi * k / n),
+            )
+            for k in range(n)
+        ]
 
     if shape == "circle":
         return regular(24, 0.0)
@@ -132,13 +142,27 @@ def shape_polygon(shape: str, cx: float, cy: float, r: float) -> List[Tuple[floa
         return pts
     if shape == "cross":
         w = 0.33 * r
-        rel = [(-w, -r), (w, -r), (w, -w), (r, -w), (r, w), (w, w), (w, r), (-w, r), (-w, w),
-               (-r, w), (-r, -w), (-w, -w)]
+        rel = [
+            (-w, -r),
+            (w, -r),
+            (w, -w),
+            (r, -w),
+            (r, w),
+            (w, w),
+            (w, r),
+            (-w, r),
+            (-w, w),
+            (-r, w),
+            (-r, -w),
+            (-w, -w),
+        ]
         return [(cx + x, cy + y) for x, y in rel]
     raise ValueError(f"unknown shape {shape!r}")
 
 
-def _texture_layer(texture: str, colour: Tuple[int, int, int], size: int, period: int) -> Image.Image:
+def _texture_layer(
+    texture: str, colour: Tuple[int, int, int], size: int, period: int
+) -> Image.Image:
     """An RGB image of the texture in ``colour``, covering the whole canvas."""
     img = Image.new("RGB", (size, size), colour)
     if texture == "solid":
@@ -156,8 +180,9 @@ def _texture_layer(texture: str, colour: Tuple[int, int, int], size: int, period
     return Image.fromarray(arr)
 
 
-def _place_objects(rng, num_objects: int, size: int, min_frac: float, max_frac: float,
-                   tries: int = 50) -> List[Tuple[float, float, float]]:
+def _place_objects(
+    rng, num_objects: int, size: int, min_frac: float, max_frac: float, tries: int = 50
+) -> List[Tuple[float, float, float]]:
     """Up to ``num_objects`` non-overlapping (cx, cy, r) discs inside the canvas."""
     placed: List[Tuple[float, float, float]] = []
     for _ in range(num_objects):
@@ -170,7 +195,9 @@ def _place_objects(rng, num_objects: int, size: int, min_frac: float, max_frac: 
     return placed
 
 
-def _render_image(rng, size: int, objects: Sequence[Tuple[SyntheticClass, Tuple[float, float, float]]]):
+def _render_image(
+    rng, size: int, objects: Sequence[Tuple[SyntheticClass, Tuple[float, float, float]]]
+):
     """Draws the objects; returns the image and, per object, its polygon (flat list)."""
     base = rng.integers(60, 140, size=3)
     noise = rng.integers(-12, 13, size=(size, size, 3))
@@ -191,8 +218,9 @@ def _polygon_area(flat: Sequence[float]) -> float:
     return float(0.5 * abs(np.dot(xs, np.roll(ys, 1)) - np.dot(ys, np.roll(xs, 1))))
 
 
-def _assign_train_classes(rng, counts: Sequence[int], num_images: int, max_objects: int,
-                          num_classes: int) -> List[List[int]]:
+def _assign_train_classes(
+    rng, counts: Sequence[int], num_images: int, max_objects: int, num_classes: int
+) -> List[List[int]]:
     """Classes present in each training image, so that class j is in ``counts[j]`` images."""
     per_image: List[List[int]] = [[] for _ in range(num_images)]
     for j in np.argsort(-np.asarray(counts), kind="stable"):
@@ -213,7 +241,9 @@ def _assign_train_classes(rng, counts: Sequence[int], num_images: int, max_objec
     return per_image
 
 
-def _assign_val_classes(rng, counts: Sequence[int], num_images: int, max_objects: int) -> List[List[int]]:
+def _assign_val_classes(
+    rng, counts: Sequence[int], num_images: int, max_objects: int
+) -> List[List[int]]:
     """Val images: classes drawn with weights sqrt(train count), every class at least once when
     there are enough object slots (LVIS val also covers rare classes)."""
     num_classes = len(counts)
@@ -235,10 +265,19 @@ def _assign_val_classes(rng, counts: Sequence[int], num_images: int, max_objects
     return per_image
 
 
-def _write_split(split: str, out_dir: str, per_image_classes: List[List[int]],
-                 classes: List[SyntheticClass], rng, image_size: int,
-                 instances_per_class: Tuple[int, int], not_exhaustive_prob: float,
-                 num_neg: int, first_ann_id: int, progress: bool) -> Dict:
+def _write_split(
+    split: str,
+    out_dir: str,
+    per_image_classes: List[List[int]],
+    classes: List[SyntheticClass],
+    rng,
+    image_size: int,
+    instances_per_class: Tuple[int, int],
+    not_exhaustive_prob: float,
+    num_neg: int,
+    first_ann_id: int,
+    progress: bool,
+) -> Dict:
     from tqdm import tqdm
 
     image_dir = os.path.join(out_dir, split)
@@ -248,8 +287,13 @@ def _write_split(split: str, out_dir: str, per_image_classes: List[List[int]],
     ann_id = first_ann_id
     iterator = enumerate(per_image_classes)
     if progress:
-        iterator = tqdm(iterator, total=len(per_image_classes), desc=f"synthetic {split}",
-                        unit="img", mininterval=1.0)
+        iterator = tqdm(
+            iterator,
+            total=len(per_image_classes),
+            desc=f"synthetic {split}",
+            unit="img",
+            mininterval=1.0,
+        )
     for idx, present in iterator:
         image_id = idx + 1
         # instances per present class, then placement (objects that do not fit are dropped)
@@ -273,31 +317,47 @@ def _write_split(split: str, out_dir: str, per_image_classes: List[List[int]],
                 not_exhaustive.append(j)
                 skip.add(idxs[-1])
         absent = [j for j in range(num_classes) if j not in drawn_classes]
-        neg = sorted(int(j) for j in rng.choice(absent, size=min(num_neg, len(absent)),
-                                                 replace=False)) if absent else []
+        neg = (
+            sorted(
+                int(j) for j in rng.choice(absent, size=min(num_neg, len(absent)), replace=False)
+            )
+            if absent
+            else []
+        )
         for k, ((j, _), poly) in enumerate(zip(drawn, polygons)):
             if k in skip:
                 continue
             xs, ys = poly[0::2], poly[1::2]
             x0, y0 = max(0.0, min(xs)), max(0.0, min(ys))
             x1, y1 = min(float(image_size), max(xs)), min(float(image_size), max(ys))
-            annotations.append({
-                "id": ann_id, "image_id": image_id, "category_id": j + 1,
-                "bbox": [round(x0, 2), round(y0, 2), round(x1 - x0, 2), round(y1 - y0, 2)],
-                "area": round(_polygon_area(poly), 2), "segmentation": [poly],
-            })
+            annotations.append(
+                {
+                    "id": ann_id,
+                    "image_id": image_id,
+                    "category_id": j + 1,
+                    "bbox": [round(x0, 2), round(y0, 2), round(x1 - x0, 2), round(y1 - y0, 2)],
+                    "area": round(_polygon_area(poly), 2),
+                    "segmentation": [poly],
+                }
+            )
             ann_id += 1
-        images.append({
-            "id": image_id, "file_name": file_name, "height": image_size, "width": image_size,
-            "neg_category_ids": [j + 1 for j in neg],
-            "not_exhaustive_category_ids": [j + 1 for j in not_exhaustive],
-            "license": 1,
-        })
+        images.append(
+            {
+                "id": image_id,
+                "file_name": file_name,
+                "height": image_size,
+                "width": image_size,
+                "neg_category_ids": [j + 1 for j in neg],
+                "not_exhaustive_category_ids": [j + 1 for j in not_exhaustive],
+                "license": 1,
+            }
+        )
     return {"images": images, "annotations": annotations}
 
 
-def _categories(classes: List[SyntheticClass], split_data: Dict, rare_max: int,
-                common_max: int) -> List[Dict]:
+def _categories(
+    classes: List[SyntheticClass], split_data: Dict, rare_max: int, common_max: int
+) -> List[Dict]:
     image_sets = [set() for _ in classes]
     instance_count = [0] * len(classes)
     for ann in split_data["annotations"]:
@@ -306,19 +366,31 @@ def _categories(classes: List[SyntheticClass], split_data: Dict, rare_max: int,
     cats = []
     for j, cls in enumerate(classes):
         n = len(image_sets[j])
-        cats.append({
-            "id": j + 1, "name": cls.name, "synset": f"{cls.name}.n.01", "synonyms": [cls.name],
-            "def": f"a {cls.texture} {cls.colour} {cls.shape}",
-            "frequency": frequency_of(max(n, 1), rare_max, common_max),
-            "image_count": n, "instance_count": instance_count[j],
-        })
+        cats.append(
+            {
+                "id": j + 1,
+                "name": cls.name,
+                "synset": f"{cls.name}.n.01",
+                "synonyms": [cls.name],
+                "def": f"a {cls.texture} {cls.colour} {cls.shape}",
+                "frequency": frequency_of(max(n, 1), rare_max, common_max),
+                "image_count": n,
+                "instance_count": instance_count[j],
+            }
+        )
     return cats
 
 
-def generate_synthetic_lvis(output_dir: str, num_train_images: int = 300,
-                            num_val_images: int = 100, num_classes: int = 24,
-                            image_size: int = 128, max_objects_per_image: int = 3,
-                            seed: int = 0, progress: bool = True) -> Dict[str, str]:
+def generate_synthetic_lvis(
+    output_dir: str,
+    num_train_images: int = 300,
+    num_val_images: int = 100,
+    num_classes: int = 24,
+    image_size: int = 128,
+    max_objects_per_image: int = 3,
+    seed: int = 0,
+    progress: bool = True,
+) -> Dict[str, str]:
     """Writes ``<output_dir>/{train,val}/*.png`` and ``<output_dir>/annotations/
     lvis_synthetic_{train,val}.json``. Deterministic for a given set of arguments.
 
@@ -346,21 +418,40 @@ def generate_synthetic_lvis(output_dir: str, num_train_images: int = 300,
     os.makedirs(ann_dir, exist_ok=True)
     out = {}
     # each object slot holds one class; 1-2 instances of it are drawn
-    for split, n, split_rng in (("train", num_train_images, train_rng),
-                                ("val", num_val_images, val_rng)):
+    for split, n, split_rng in (
+        ("train", num_train_images, train_rng),
+        ("val", num_val_images, val_rng),
+    ):
         if split == "train":
-            per_image = _assign_train_classes(split_rng, counts_by_class, n, max_objects_per_image,
-                                              num_classes)
+            per_image = _assign_train_classes(
+                split_rng, counts_by_class, n, max_objects_per_image, num_classes
+            )
         else:
             per_image = _assign_val_classes(split_rng, counts_by_class, n, max_objects_per_image)
-        data = _write_split(split, output_dir, per_image, classes, split_rng, image_size,
-                            (1, 2), 0.3, 3, 1, progress)
+        data = _write_split(
+            split,
+            output_dir,
+            per_image,
+            classes,
+            split_rng,
+            image_size,
+            (1, 2),
+            0.3,
+            3,
+            1,
+            progress,
+        )
         if split == "train":
             categories = _categories(classes, data, rare_max, common_max)
         data["categories"] = categories
-        data["info"] = {"description": "eql synthetic long-tailed LVIS-format dataset",
-                        "seed": seed, "num_classes": num_classes, "image_size": image_size,
-                        "rare_max_images": rare_max, "common_max_images": common_max}
+        data["info"] = {
+            "description": "eql synthetic long-tailed LVIS-format dataset",
+            "seed": seed,
+            "num_classes": num_classes,
+            "image_size": image_size,
+            "rare_max_images": rare_max,
+            "common_max_images": common_max,
+        }
         data["licenses"] = [{"id": 1, "name": "CC0", "url": ""}]
         path = os.path.join(ann_dir, f"lvis_synthetic_{split}.json")
         tmp = path + ".tmp"

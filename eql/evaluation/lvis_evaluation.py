@@ -3,6 +3,7 @@
 Results are written as an LVIS results json; for a json without annotations (test-dev) that
 file is the output, ready to be submitted.
 """
+
 import contextlib
 import copy
 import itertools
@@ -40,7 +41,9 @@ def numpy_float_alias():
             del np.float
 
 
-def instances_to_lvis_json(instances, image_id: int, contiguous_to_category_id: Sequence[int]) -> List[Dict]:
+def instances_to_lvis_json(
+    instances, image_id: int, contiguous_to_category_id: Sequence[int]
+) -> List[Dict]:
     """LVIS result dicts of one image's predicted ``Instances`` (boxes in XYWH, 1-based or json
     category ids, masks as RLE with a str ``counts``)."""
     n = len(instances)
@@ -58,16 +61,21 @@ def instances_to_lvis_json(instances, image_id: int, contiguous_to_category_id: 
             rle["counts"] = rle["counts"].decode("utf-8")
     results = []
     for k in range(n):
-        r = {"image_id": image_id, "category_id": int(contiguous_to_category_id[classes[k]]),
-             "bbox": [round(float(v), 2) for v in boxes[k]], "score": float(scores[k])}
+        r = {
+            "image_id": image_id,
+            "category_id": int(contiguous_to_category_id[classes[k]]),
+            "bbox": [round(float(v), 2) for v in boxes[k]],
+            "score": float(scores[k]),
+        }
         if rles is not None:
             r["segmentation"] = rles[k]
         results.append(r)
     return results
 
 
-def evaluate_lvis_results(gt_json: str, results: List[Dict], iou_type: str,
-                          max_dets_per_image: int = 300) -> Dict[str, float]:
+def evaluate_lvis_results(
+    gt_json: str, results: List[Dict], iou_type: str, max_dets_per_image: int = 300
+) -> Dict[str, float]:
     """lvis-api's metrics (in %, as detectron2 reports them) of ``results`` on ``gt_json``."""
     with numpy_float_alias():
         from lvis import LVIS, LVISEval, LVISResults
@@ -99,9 +107,14 @@ class LVISEvaluator(DatasetEvaluator):
         max_dets_per_image: LVIS's cap of detections per image (top scores across classes).
     """
 
-    def __init__(self, dataset_name: str, tasks: Optional[Sequence[str]] = None,
-                 distributed: bool = True, output_dir: Optional[str] = None,
-                 max_dets_per_image: int = 300):
+    def __init__(
+        self,
+        dataset_name: str,
+        tasks: Optional[Sequence[str]] = None,
+        distributed: bool = True,
+        output_dir: Optional[str] = None,
+        max_dets_per_image: int = 300,
+    ):
         self._dataset_name = dataset_name
         self._tasks = tuple(tasks) if tasks else None
         self._distributed = distributed
@@ -129,8 +142,9 @@ class LVISEvaluator(DatasetEvaluator):
         for inp, out in zip(inputs, outputs):
             pred = {"image_id": inp["image_id"]}
             if "instances" in out:
-                pred["instances"] = instances_to_lvis_json(out["instances"].to(self._cpu),
-                                                           inp["image_id"], to_id)
+                pred["instances"] = instances_to_lvis_json(
+                    out["instances"].to(self._cpu), inp["image_id"], to_id
+                )
             self._predictions.append(pred)
 
     def evaluate(self):
@@ -147,8 +161,9 @@ class LVISEvaluator(DatasetEvaluator):
         if not has_annotations:
             logger.info(f"{self._json_file} has no annotations: results written, not evaluated")
             return {}
-        tasks = self._tasks or (("bbox", "segm") if any("segmentation" in r for r in results)
-                                else ("bbox",))
+        tasks = self._tasks or (
+            ("bbox", "segm") if any("segmentation" in r for r in results) else ("bbox",)
+        )
         metrics = OrderedDict()
         for task in tasks:
             metrics[task] = evaluate_lvis_results(self._json_file, results, task, self._max_dets)

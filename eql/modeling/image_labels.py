@@ -1,4 +1,5 @@
 """Image-level label sets of LVIS (federated annotation), carried from the data to the ROI heads."""
+
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence
@@ -32,10 +33,13 @@ class ImageLabels:
         return cls(t("positive"), t("negative"), t("not_exhaustive"))
 
     def to(self, device) -> "ImageLabels":
-        return ImageLabels(self.positive.to(device), self.negative.to(device),
-                           self.not_exhaustive.to(device))
+        return ImageLabels(
+            self.positive.to(device), self.negative.to(device), self.not_exhaustive.to(device)
+        )
 
-    def mask(self, num_classes: int, sets: Sequence[str] = ("positive", "negative")) -> torch.Tensor:
+    def mask(
+        self, num_classes: int, sets: Sequence[str] = ("positive", "negative")
+    ) -> torch.Tensor:
         """(num_classes,) bool: True for the classes in the union of ``sets``."""
         out = torch.zeros(num_classes, dtype=torch.bool, device=self.positive.device)
         for name in sets:
@@ -50,8 +54,12 @@ def image_labels_from_inputs(batched_inputs: List[Dict], device) -> Optional[Lis
     return [ImageLabels.from_record(x, device) for x in batched_inputs]
 
 
-def proposal_class_mask(image_labels: List[ImageLabels], num_proposals: Sequence[int],
-                        num_classes: int, sets: Sequence[str] = ("positive", "negative")) -> torch.Tensor:
+def proposal_class_mask(
+    image_labels: List[ImageLabels],
+    num_proposals: Sequence[int],
+    num_classes: int,
+    sets: Sequence[str] = ("positive", "negative"),
+) -> torch.Tensor:
     """(sum(num_proposals), num_classes) bool: row i is the mask of the image of proposal i."""
     per_image = torch.stack([labels.mask(num_classes, sets) for labels in image_labels])
     counts = torch.as_tensor(list(num_proposals), device=per_image.device)

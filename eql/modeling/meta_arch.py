@@ -1,4 +1,5 @@
 """A GeneralizedRCNN that hands each image's LVIS label sets to the ROI heads."""
+
 from typing import Dict, List
 
 from detectron2.modeling import META_ARCH_REGISTRY, GeneralizedRCNN

@@ -1,0 +1,109 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+from detectron2.data import DatasetCatalog
+from detectron2.structures import Boxes, BoxMode, Instances
+
+from eql.data import register_lvis_format_dataset
+from eql.evaluation import LVISEvaluator
+
+
+def _renumbered(tmp_path, path, drop_annotations=False):
+    """The json with category ids x10 (so contiguous id != json id - 1)."""
+    with open(path) as f:
+        data = json.load(f)
+    for c in data["categories"]:
+        c["id"] *= 10
+    for a in data["annotations"]:
+        a["category_id"] *= 10
+    for img in data["images"]:
+        img["neg_category_ids"] = [c * 10 for c in img["neg_category_ids"]]
+        img["not_exhaustive_category_ids"] = [c * 10 for c in img["not_exhaustive_category_ids"]]
+    if drop_annotations:
+        del data["annotations"]
+    out = tmp_path / ("test_dev.json" if drop_annotations else "val_x10.json")
+    out.write_text(json.dumps(data))
+    return str(out)
+
+
+def _gt_as_predictions(record, jitter=0.0, rng=None):
+    """Instances predicting each ground-truth object (boxes, classes, masks, score 1)."""
+    h, w = record["height"], record["width"]
+    inst = Instances((h, w))
+    anns = record["annotations"]
+    boxes = torch.tensor(
+        [BoxMode.convert(a["bbox"], a["bbox_mode"], BoxMode.XYXY_ABS) for a in anns],
+        dtype=torch.float32,
+    ).reshape(-1, 4)
+    if jitter:
+        boxes = boxes + torch.as_tensor(rng.normal(0, jitter, boxes.shape), dtype=torch.float32)
+    inst.pred_boxes = Boxes(boxes)
+    inst.pred_classes = torch.tensor([a["category_id"] for a in anns], dtype=torch.int64)
+    inst.scores = (
+        torch.ones(len(anns))
+        if not jitter
+        else torch.as_tensor(rng.uniform(0.1, 1, len(anns)), dtype=torch.float32)
+    )
+    inst.pred_masks = torch.stack(
+        [torch.from_numpy(_poly_mask(a["segmentation"], h, w)) for a in anns]
+    )
+    return inst
+
+
+def _poly_mask(polys, h, w):
+    from pycocotools import mask as mask_util
+
+    return mask_util.decode(mask_util.merge(mask_util.frPyObjects(polys, h, w))).astype(bool)
+
+
+def _evaluate(name, out_dir, jitter=0.0):
+    evaluator = LVISEvaluator(name, distributed=False, output_dir=str(out_dir))
+    evaluator.reset()
+    rng = np.random.default_rng(0)
+    for record in DatasetCatalog.get(name):
+        evaluator.process(
+            [{"image_id": record["image_id"]}],
+            [{"instances": _gt_as_predictions(record, jitter, rng)}],
+        )
+    return evaluator.evaluate()
+
+
+def test_ground_truth_scores_100_with_json_ids(tiny_synthetic, tmp_path):
+    path = _renumbered(tmp_path, tiny_synthetic["val"])
+    register_lvis_format_dataset("tiny_val_x10", path, tiny_synthetic["val_images"])
+    res = _evaluate("tiny_val_x10", tmp_path / "eval")
+    for task in ("bbox", "segm"):
+        assert res[task]["AP"] == pytest.approx(100.0)
+        assert res[task]["AP50"] == pytest.approx(100.0)
+    written = json.loads((tmp_path / "eval" / "lvis_instances_results.json").read_text())
+    assert {r["category_id"] for r in written} <= {10 * j for j in range(1, 25)}
+    with open(path) as f:
+        assert len(written) == len(json.load(f)["annotations"])
+    assert "float" not in np.__dict__  # lvis-api's np.float alias is removed afterwards
+
+
+def test_imperfect_predictions_score_lower(tiny_synthetic, tmp_path):
+    res = _evaluate("tiny_synthetic_val", tmp_path, jitter=4.0)
+    assert 0 < res["bbox"]["AP"] < 100
+    assert res["bbox"]["AP50"] > res["bbox"]["AP75"]
+
+
+def test_test_dev_writes_results_instead_of_metrics(tiny_synthetic, tmp_path):
+    path = _renumbered(tmp_path, tiny_synthetic["val"], drop_annotations=True)
+    register_lvis_format_dataset("tiny_test_dev_x10", path, tiny_synthetic["val_images"])
+    # no ground truth in the records: predict one box per image
+    evaluator = LVISEvaluator("tiny_test_dev_x10", distributed=False, output_dir=str(tmp_path))
+    evaluator.reset()
+    records = DatasetCatalog.get("tiny_test_dev_x10")
+    for record in records:
+        inst = Instances((128, 128))
+        inst.pred_boxes = Boxes(torch.tensor([[10.0, 20.0, 50.0, 60.0]]))
+        inst.pred_classes = torch.tensor([3])
+        inst.scores = torch.tensor([0.5])
+        evaluator.process([{"image_id": record["image_id"]}], [{"instances": inst}])
+    assert evaluator.evaluate() == {}
+    written = json.loads((tmp_path / "lvis_instances_results.json").read_text())
+    assert len(written) == len(records)
+    assert written[0]["category_id"] == 40 and written[0]["bbox"] == [10.0, 20.0, 40.0, 40.0]
