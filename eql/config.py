@@ -8,9 +8,40 @@ from detectron2.config import CfgNode as CN
 REPO_CONFIGS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
 
 
+EQL_LOSSES = ("eql", "sigmoid_ce")
+WEIGHT_FUNCTIONS = ("threshold", "exponential", "gompertz")
+
+
 def add_eql_config(cfg):
     """Adds eql's keys to ``cfg`` (a detectron2 CfgNode), in place."""
     _C = cfg
+    _C.MODEL.EQL = CN()
+    # Classification loss of the box predictor (EQLStandardROIHeads / EQLCascadeROIHeads):
+    # "eql" (sigmoid Equalization Loss) or "sigmoid_ce" (the sigmoid cross-entropy baseline).
+    _C.MODEL.EQL.LOSS = "eql"
+    # lambda: classes whose image frequency f_j (images with class j / annotated training images)
+    # is below it are tail classes. LVIS v1: 0.0011 (815 of 1,203); v0.5: 0.00177 (915 of 1,230).
+    _C.MODEL.EQL.LAMBDA = 0.0011
+    # If > 0, a class is tail iff it is in fewer than this many training images (replaces LAMBDA
+    # by TAIL_IMAGE_COUNT / number of annotated training images).
+    _C.MODEL.EQL.TAIL_IMAGE_COUNT = 0
+    # Suppression strength T(f) in [0, 1] of a class's negative gradients for foreground
+    # proposals: "threshold" (1 if f < lambda, the paper's), "exponential" or "gompertz"
+    # (smooth decays centred on lambda; exact forms in eql/losses/suppression.py).
+    _C.MODEL.EQL.WEIGHT_FUNCTION = "threshold"
+    # Gompertz form T(f) = 1 - exp(-B exp(-C f / lambda)): plateau and steepness (T(lambda)=1/2).
+    _C.MODEL.EQL.GOMPERTZ_B = 20.0
+    _C.MODEL.EQL.GOMPERTZ_C = 3.3621
+    # Initial probability of every class: the classification bias starts at -log((1 - p) / p),
+    # as in the official EQL code (0.001); 0 keeps detectron2's zero bias.
+    _C.MODEL.EQL.PRIOR_PROB = 0.001
+    # LVIS image-level rule (paper section 4.2): classes in a proposal's image's positive set or
+    # neg_category_ids keep weight 1. False reproduces the official code (no such rule).
+    _C.MODEL.EQL.USE_IMAGE_LEVEL_LABELS = True
+    # Where f_j comes from: "dataset" (statistics of DATASETS.TRAIN: detectron2's shipped counts
+    # for lvis_v1_train, else computed from the json) or a json file with "categories"
+    # ([{"id", "image_count"}]) and "num_images_with_annotations".
+    _C.MODEL.EQL.FREQUENCY_SOURCE = "dataset"
     # LVIS evaluation.
     _C.TEST.LVIS = CN()
     # Cap of detections per image in LVIS evaluation (lvis-api keeps the top-scoring ones
@@ -25,6 +56,39 @@ def add_eql_config(cfg):
     # Name prefix of the registered splits.
     _C.DATASETS.SYNTHETIC.PREFIX = "synthetic_lvis"
     return cfg
+
+
+def validate_eql_config(cfg) -> None:
+    """Fails with a message naming the key when MODEL.EQL holds an unknown name or a value out of
+    range."""
+    eql = cfg.MODEL.EQL
+
+    def fail(key, msg):
+        raise ValueError(f"MODEL.EQL.{key}: {msg}")
+
+    if eql.LOSS not in EQL_LOSSES:
+        fail("LOSS", f"unknown loss {eql.LOSS!r}; choose one of {list(EQL_LOSSES)}")
+    if eql.WEIGHT_FUNCTION not in WEIGHT_FUNCTIONS:
+        fail(
+            "WEIGHT_FUNCTION",
+            f"unknown function {eql.WEIGHT_FUNCTION!r}; choose one of {list(WEIGHT_FUNCTIONS)}",
+        )
+    if not 0 < eql.LAMBDA <= 1:
+        fail("LAMBDA", f"must be in (0, 1], got {eql.LAMBDA}")
+    if eql.TAIL_IMAGE_COUNT < 0 or int(eql.TAIL_IMAGE_COUNT) != eql.TAIL_IMAGE_COUNT:
+        fail("TAIL_IMAGE_COUNT", f"must be an integer >= 0, got {eql.TAIL_IMAGE_COUNT}")
+    if not 0 <= eql.PRIOR_PROB < 1:
+        fail("PRIOR_PROB", f"must be in [0, 1), got {eql.PRIOR_PROB}")
+    if eql.GOMPERTZ_B <= 0 or eql.GOMPERTZ_C <= 0:
+        fail(
+            "GOMPERTZ_B",
+            f"GOMPERTZ_B and GOMPERTZ_C must be > 0, got {eql.GOMPERTZ_B}, " f"{eql.GOMPERTZ_C}",
+        )
+    if not isinstance(eql.USE_IMAGE_LEVEL_LABELS, bool):
+        fail("USE_IMAGE_LEVEL_LABELS", f"must be True or False, got {eql.USE_IMAGE_LEVEL_LABELS!r}")
+    src = eql.FREQUENCY_SOURCE
+    if src != "dataset" and not os.path.isfile(os.path.expanduser(src)):
+        fail("FREQUENCY_SOURCE", f"'dataset' or an existing json file, got {src!r}")
 
 
 def detectron2_configs_dir() -> str:
@@ -72,4 +136,5 @@ def load_config(config_file: str, opts=()):
     cfg = get_eql_cfg()
     cfg.merge_from_file(config_file)
     cfg.merge_from_list(list(opts))
+    validate_eql_config(cfg)
     return cfg

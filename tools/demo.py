@@ -1,6 +1,7 @@
 #!/usr/bin/env python
-"""The eql demo: generate a small synthetic long-tailed LVIS set, train Mask R-CNN on CPU,
-evaluate on its val split and print the LVIS table (AP, APr, APc, APf; box and mask).
+"""The eql demo: generate a small synthetic long-tailed LVIS set, train Mask R-CNN on CPU with
+sigmoid cross-entropy and with EQL (same data, schedule and seed), evaluate both on the val split
+and print the LVIS table (AP, APr, APc, APf; box and mask) side by side.
 
     python tools/demo.py                    # the default: ~300 train / 100 val images
     python tools/demo.py --output-dir /tmp/demo --max-iter 100
@@ -17,6 +18,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEMO_MODELS = {
     # name -> config (trained one after the other, the same data and schedule)
     "sigmoid CE": "configs/quick_schedules/synthetic_sigmoid_mask_rcnn_R_18_FPN_demo.yaml",
+    "EQL": "configs/quick_schedules/synthetic_eql_mask_rcnn_R_18_FPN_demo.yaml",
 }
 TABLE_METRICS = ("AP", "APr", "APc", "APf")
 
@@ -65,8 +67,6 @@ def prepare_data(args) -> str:
 
 
 def train_and_evaluate(name, config, data_root, args):
-    from detectron2.utils.logger import setup_logger
-
     from eql.config import load_config
     from eql.data import register_synthetic_lvis
     from eql.engine import Trainer
@@ -88,8 +88,6 @@ def train_and_evaluate(name, config, data_root, args):
     cfg = load_config(os.path.join(REPO, config), opts)
     cfg.freeze()
     os.makedirs(out, exist_ok=True)
-    setup_logger(out, name="detectron2")
-    setup_logger(out, name="eql")
     print(
         f"[demo] training '{name}' for {cfg.SOLVER.MAX_ITER} iterations "
         f"(progress every 20 iterations)"
@@ -123,8 +121,13 @@ def main(argv=None):
     args = parse_args(argv)
     logging.getLogger("lvis").setLevel(logging.ERROR)
     t0 = time.time()
+    from detectron2.utils.logger import setup_logger
+
     import eql  # noqa: F401
 
+    os.makedirs(args.output_dir, exist_ok=True)
+    setup_logger(args.output_dir, name="detectron2")  # log.txt in the output folder
+    setup_logger(args.output_dir, name="eql")
     data_root = prepare_data(args)
     rows = {}
     for name in args.models:

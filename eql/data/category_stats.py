@@ -163,3 +163,21 @@ def load_or_compute_stats(
         except OSError:
             continue
     return stats
+
+
+def load_stats_file(path: str) -> CategoryStats:
+    """Category statistics from a json file: an LVIS-format json (with ``images``) or a counts
+    file with ``categories`` ([{"id", "image_count", optional "frequency"}]) and
+    ``num_images_with_annotations``."""
+    path = os.path.expanduser(path)
+    with open(path) as f:
+        data = json.load(f)
+    if "images" in data:
+        return load_or_compute_stats(path, data, os.environ.get("EQL_CACHE_DIR"))
+    for key in ("categories", "num_images_with_annotations"):
+        if key not in data:
+            raise ValueError(f"{path}: missing field '{key}' (expected a category-count file)")
+    cats = data["categories"]
+    has_bins = all("frequency" in c for c in cats)
+    freq = [c["frequency"] for c in sorted(cats, key=lambda c: c["id"])] if has_bins else None
+    return stats_from_image_counts(cats, data["num_images_with_annotations"], path, freq)

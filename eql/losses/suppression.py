@@ -1,47 +1,46 @@
 """Suppression strength of a class as a function of its image frequency f (EQL's T(f)).
 
-EQL ignores the negative gradients of a class j for foreground proposals with strength T(f_j) in
-[0, 1]: T = 1 removes them entirely, T = 0 keeps them. The paper's default is the threshold
-function; its ablation (Fig. 3, Table 3) compares smooth decays of f. The exact forms here:
+For a foreground proposal, EQL scales the negative (1 - y) term of class j by 1 - T(f_j): T = 1
+ignores it entirely, T = 0 keeps it. The paper's default is a threshold; its ablation compares
+smooth decays in f. The forms implemented here, all equal to 1 at f = 0 and decreasing in f:
 
-    threshold:    T(f) = 1 if f < lambda else 0                     (lambda: threshold)
-    exponential:  T(f) = exp(-f / lambda)                           (lambda: scale; T(lambda) = 1/e)
-    gompertz:     T(f) = 1 - a * exp(-b * exp(-c * f))
+    threshold    T(f) = 1 if f < lambda else 0          (strict; the paper's T_lambda)
+    exponential  T(f) = exp(-ln(2) * f / lambda)        (T(lambda) = 1/2)
+    gompertz     T(f) = 1 - exp(-b * exp(-c * f / lambda))
+                 (~1 for f << lambda, -> 0 for f >> lambda; b sets the plateau, c the steepness;
+                  the defaults b = 20, c = ln(20 / ln 2) = 3.362 give T(lambda) = 1/2)
 
-The Gompertz curve is 1 - a * exp(-b) at f = 0 and rises towards 1 as f grows, so it is used
-mirrored: T(f) = a * exp(-b * exp(-c * (lambda - f))) ... see :func:`gompertz_suppression`.
+lambda is the same MODEL.EQL.LAMBDA for every form, so a smooth form is centred where the
+threshold cuts.
 """
 
+import math
 from typing import Callable, Dict
 
 import torch
 
-
-def threshold_suppression(frequency: torch.Tensor, threshold: float) -> torch.Tensor:
-    """T_lambda(f) = 1 if f < lambda else 0 (strict, as in the paper), shape of ``frequency``."""
-    return (frequency < threshold).to(torch.float32)
+GOMPERTZ_DEFAULT_B = 20.0
+GOMPERTZ_DEFAULT_C = math.log(GOMPERTZ_DEFAULT_B / math.log(2.0))
 
 
-def exponential_suppression(frequency: torch.Tensor, scale: float) -> torch.Tensor:
-    """T(f) = exp(-f / scale): 1 for a class never seen, 1/e at f = scale."""
-    if scale <= 0:
-        raise ValueError(f"exponential suppression needs scale > 0, got {scale}")
-    return torch.exp(-frequency.to(torch.float32) / scale)
+def threshold_suppression(frequency: torch.Tensor, lam: float) -> torch.Tensor:
+    """T_lambda(f) = 1 if f < lambda else 0 (strict), shape of ``frequency``."""
+    return (frequency < lam).to(torch.float32)
+
+
+def exponential_suppression(frequency: torch.Tensor, lam: float) -> torch.Tensor:
+    """T(f) = exp(-ln(2) f / lambda): 1 at f = 0, 1/2 at f = lambda."""
+    return torch.exp(-math.log(2.0) * frequency.to(torch.float32) / lam)
 
 
 def gompertz_suppression(
-    frequency: torch.Tensor, threshold: float, a: float = 1.0, b: float = 80.0, c: float = 80.0
+    frequency: torch.Tensor,
+    lam: float,
+    b: float = GOMPERTZ_DEFAULT_B,
+    c: float = GOMPERTZ_DEFAULT_C,
 ) -> torch.Tensor:
-    """A Gompertz step at ``threshold``: T(f) = a * exp(-b * exp(-c * (threshold - f) / threshold)).
-
-    T is ~a well below the threshold, a * exp(-b) at f = threshold's far side, and falls
-    smoothly around it; b sets where the fall starts (T(threshold) = a * exp(-b)... with the
-    defaults the fall is centred slightly below the threshold), c its steepness.
-    """
-    if threshold <= 0:
-        raise ValueError(f"gompertz suppression needs threshold > 0, got {threshold}")
-    x = (threshold - frequency.to(torch.float32)) / threshold
-    return a * torch.exp(-b * torch.exp(-c * x))
+    """T(f) = 1 - exp(-b exp(-c f / lambda)): a smooth step down around lambda."""
+    return 1.0 - torch.exp(-b * torch.exp(-c * frequency.to(torch.float32) / lam))
 
 
 SUPPRESSION_FUNCTIONS: Dict[str, Callable[..., torch.Tensor]] = {
@@ -49,3 +48,14 @@ SUPPRESSION_FUNCTIONS: Dict[str, Callable[..., torch.Tensor]] = {
     "exponential": exponential_suppression,
     "gompertz": gompertz_suppression,
 }
+
+
+def suppression_strength(frequency: torch.Tensor, name: str, lam: float, **params) -> torch.Tensor:
+    """T(f) of every class (C,) with the named form; ``params`` are the form's extra arguments."""
+    if name not in SUPPRESSION_FUNCTIONS:
+        raise ValueError(
+            f"unknown suppression function {name!r}; choose one of {sorted(SUPPRESSION_FUNCTIONS)}"
+        )
+    if lam <= 0:
+        raise ValueError(f"lambda must be > 0, got {lam}")
+    return SUPPRESSION_FUNCTIONS[name](frequency, lam, **params)
