@@ -131,3 +131,15 @@ def test_generated_bins_cover_r_c_f(tmp_path):
 def test_bad_arguments(tmp_path, kwargs):
     with pytest.raises(ValueError):
         generate_synthetic_lvis(str(tmp_path), **{"progress": False, **kwargs})
+
+
+def test_annotations_only_mode_writes_the_same_jsons(tmp_path):
+    kw = dict(
+        num_train_images=5, num_val_images=2, num_classes=6, image_size=64, seed=4, progress=False
+    )
+    a = generate_synthetic_lvis(str(tmp_path / "a"), **kw)
+    b = generate_synthetic_lvis(str(tmp_path / "b"), write_images=False, **kw)
+    for split in ("train", "val"):
+        with open(a[split]) as fa, open(b[split]) as fb:
+            assert json.load(fa) == json.load(fb)
+    assert not os.path.exists(b["train_images"])

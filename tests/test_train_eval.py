@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 import torch
-from conftest import REPO, instant_cfg
+from conftest import INSTANT_CONFIG, REPO, instant_cfg
 from detectron2.modeling import ROI_HEADS_REGISTRY, StandardROIHeads
 
 from eql.modeling import ImageLabelsROIHeadsMixin
@@ -68,23 +68,15 @@ def _run_train_net(*args, timeout=600):
     return proc.stdout + proc.stderr
 
 
-def _synthetic_args(tiny_synthetic, out):
-    from conftest import INSTANT_CONFIG
-
-    return [
-        "--config-file",
-        INSTANT_CONFIG,
-        "DATASETS.SYNTHETIC.ROOT",
-        tiny_synthetic["root"],
-        "DATASETS.SYNTHETIC.PREFIX",
-        "tiny_synthetic",
-        "DATASETS.TRAIN",
-        "('tiny_synthetic_train',)",
-        "DATASETS.TEST",
-        "('tiny_synthetic_val',)",
-        "OUTPUT_DIR",
-        str(out),
-    ]
+def _synthetic_args(tiny_synthetic, out, config=INSTANT_CONFIG):
+    opts = {
+        "DATASETS.SYNTHETIC.ROOT": tiny_synthetic["root"],
+        "DATASETS.SYNTHETIC.PREFIX": "tiny_synthetic",
+        "DATASETS.TRAIN": "('tiny_synthetic_train',)",
+        "DATASETS.TEST": "('tiny_synthetic_val',)",
+        "OUTPUT_DIR": str(out),
+    }
+    return ["--config-file", config, *[x for kv in opts.items() for x in kv]]
 
 
 def test_train_eval_and_resume(tiny_synthetic, tmp_path):
@@ -136,43 +128,23 @@ def test_lvis_eql_config_trains_on_synthetic_data_on_cpu(tiny_synthetic, tmp_pat
     config = os.path.join(
         REPO, "configs/LVISv1-InstanceSegmentation/eql_mask_rcnn_R_50_FPN_1x.yaml"
     )
+    overrides = {
+        "MODEL.DEVICE": "cpu",
+        "MODEL.WEIGHTS": "",
+        "DATASETS.TEST": "()",
+        "MODEL.ROI_HEADS.NUM_CLASSES": "24",
+        "MODEL.EQL.LAMBDA": "0.11",
+        "SOLVER.IMS_PER_BATCH": "2",
+        "SOLVER.MAX_ITER": "3",
+        "SOLVER.BASE_LR": "0.002",
+        "INPUT.MIN_SIZE_TRAIN": "(128,)",
+        "INPUT.MAX_SIZE_TRAIN": "128",
+        "DATALOADER.NUM_WORKERS": "0",
+        "MODEL.RESNETS.NORM": "BN",
+        "MODEL.BACKBONE.FREEZE_AT": "0",
+    }
     log = _run_train_net(
-        "--config-file",
-        config,
-        "MODEL.DEVICE",
-        "cpu",
-        "MODEL.WEIGHTS",
-        "",
-        "DATASETS.SYNTHETIC.ROOT",
-        tiny_synthetic["root"],
-        "DATASETS.SYNTHETIC.PREFIX",
-        "tiny_synthetic",
-        "DATASETS.TRAIN",
-        "('tiny_synthetic_train',)",
-        "DATASETS.TEST",
-        "()",
-        "MODEL.ROI_HEADS.NUM_CLASSES",
-        "24",
-        "MODEL.EQL.LAMBDA",
-        "0.11",
-        "SOLVER.IMS_PER_BATCH",
-        "2",
-        "SOLVER.MAX_ITER",
-        "3",
-        "INPUT.MIN_SIZE_TRAIN",
-        "(128,)",
-        "INPUT.MAX_SIZE_TRAIN",
-        "128",
-        "DATALOADER.NUM_WORKERS",
-        "0",
-        "OUTPUT_DIR",
-        str(out),
-        "MODEL.RESNETS.NORM",
-        "BN",
-        "MODEL.BACKBONE.FREEZE_AT",
-        "0",
-        "SOLVER.BASE_LR",
-        "0.002",
+        *_synthetic_args(tiny_synthetic, out, config), *[x for kv in overrides.items() for x in kv]
     )
     assert "EQL: lambda = 0.11 (threshold)" in log
     assert "iter: 2" in log and "total_loss" in log

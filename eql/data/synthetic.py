@@ -196,19 +196,27 @@ def _place_objects(
 
 
 def _render_image(
-    rng, size: int, objects: Sequence[Tuple[SyntheticClass, Tuple[float, float, float]]]
+    rng,
+    size: int,
+    objects: Sequence[Tuple[SyntheticClass, Tuple[float, float, float]]],
+    draw: bool = True,
 ):
-    """Draws the objects; returns the image and, per object, its polygon (flat list)."""
+    """Draws the objects; returns the image (None unless ``draw``) and, per object, its polygon
+    (flat list). The random stream is consumed alike either way."""
     base = rng.integers(60, 140, size=3)
     noise = rng.integers(-12, 13, size=(size, size, 3))
-    canvas = Image.fromarray(np.clip(base[None, None, :] + noise, 0, 255).astype(np.uint8))
+    canvas = None
+    if draw:
+        canvas = Image.fromarray(np.clip(base[None, None, :] + noise, 0, 255).astype(np.uint8))
     period = max(2, size // 40)
     polygons = []
     for cls, (cx, cy, r) in objects:
         poly = shape_polygon(cls.shape, cx, cy, r)
-        mask = Image.new("L", (size, size), 0)
-        ImageDraw.Draw(mask).polygon(poly, fill=255)
-        canvas.paste(_texture_layer(cls.texture, COLOURS[cls.colour], size, period), (0, 0), mask)
+        if draw:
+            mask = Image.new("L", (size, size), 0)
+            ImageDraw.Draw(mask).polygon(poly, fill=255)
+            texture = _texture_layer(cls.texture, COLOURS[cls.colour], size, period)
+            canvas.paste(texture, (0, 0), mask)
         polygons.append([round(v, 2) for xy in poly for v in xy])
     return canvas, polygons
 
@@ -277,11 +285,13 @@ def _write_split(
     num_neg: int,
     first_ann_id: int,
     progress: bool,
+    write_images: bool = True,
 ) -> Dict:
     from tqdm import tqdm
 
     image_dir = os.path.join(out_dir, split)
-    os.makedirs(image_dir, exist_ok=True)
+    if write_images:
+        os.makedirs(image_dir, exist_ok=True)
     num_classes = len(classes)
     images, annotations = [], []
     ann_id = first_ann_id
@@ -304,9 +314,12 @@ def _write_split(
         wanted = [wanted[k] for k in order]
         spots = _place_objects(rng, len(wanted), image_size, 0.22, 0.45)
         drawn = list(zip(wanted, spots))
-        canvas, polygons = _render_image(rng, image_size, [(classes[j], s) for j, s in drawn])
+        canvas, polygons = _render_image(
+            rng, image_size, [(classes[j], s) for j, s in drawn], draw=write_images
+        )
         file_name = f"{image_id:06d}.png"
-        canvas.save(os.path.join(image_dir, file_name))
+        if write_images:
+            canvas.save(os.path.join(image_dir, file_name))
 
         drawn_classes = sorted({j for j, _ in drawn})
         # not exhaustive: a class with >= 2 drawn instances may leave its last one unannotated
@@ -390,9 +403,11 @@ def generate_synthetic_lvis(
     max_objects_per_image: int = 3,
     seed: int = 0,
     progress: bool = True,
+    write_images: bool = True,
 ) -> Dict[str, str]:
     """Writes ``<output_dir>/{train,val}/*.png`` and ``<output_dir>/annotations/
-    lvis_synthetic_{train,val}.json``. Deterministic for a given set of arguments.
+    lvis_synthetic_{train,val}.json``. Deterministic for a given set of arguments; with
+    ``write_images=False`` the same jsons are written without image files (for evaluation).
 
     Returns:
         dict: split name -> json path, plus "train_images"/"val_images" -> image folder.
@@ -440,6 +455,7 @@ def generate_synthetic_lvis(
             3,
             1,
             progress,
+            write_images,
         )
         if split == "train":
             categories = _categories(classes, data, rare_max, common_max)
