@@ -47,6 +47,17 @@ def add_eql_config(cfg):
     # Cap of detections per image in LVIS evaluation (lvis-api keeps the top-scoring ones
     # across classes); LVIS's protocol uses 300.
     _C.TEST.LVIS.MAX_DETS_PER_IMAGE = 300
+    # Evaluation engine: "faster_coco_eval" (C++, LVIS mode) or "lvis_api" (the reference);
+    # both give the same metrics.
+    _C.TEST.LVIS.ENGINE = "faster_coco_eval"
+    # Also compute AP^Fixed and AP^Pool (Dave et al. 2021): detections capped per class over the
+    # dataset instead of per image. Sets TEST.DETECTIONS_PER_IMAGE to -1 (keep all) in
+    # tools/train_net.py, and the results file keeps DETS_PER_CLASS detections per class.
+    _C.TEST.LVIS.AP_FIXED = False
+    # Detections kept per class over the dataset for AP^Fixed (the paper's 10,000).
+    _C.TEST.LVIS.DETS_PER_CLASS = 10000
+    # Write per-category AP (CSV) and AP against class frequency (PNG) next to the results.
+    _C.TEST.LVIS.REPORTS = True
     # Synthetic long-tailed dataset, registered as "<PREFIX>_train"/"<PREFIX>_val" when ROOT is
     # set (written by datasets/prepare_synthetic_lvis.py or the demo).
     _C.DATASETS.SYNTHETIC = CN()
@@ -86,6 +97,11 @@ def validate_eql_config(cfg) -> None:
         )
     if not isinstance(eql.USE_IMAGE_LEVEL_LABELS, bool):
         fail("USE_IMAGE_LEVEL_LABELS", f"must be True or False, got {eql.USE_IMAGE_LEVEL_LABELS!r}")
+    if cfg.TEST.LVIS.ENGINE not in ("faster_coco_eval", "lvis_api"):
+        raise ValueError(
+            f"TEST.LVIS.ENGINE: unknown engine {cfg.TEST.LVIS.ENGINE!r}; choose "
+            "'faster_coco_eval' or 'lvis_api'"
+        )
     src = eql.FREQUENCY_SOURCE
     if src != "dataset" and not os.path.isfile(os.path.expanduser(src)):
         fail("FREQUENCY_SOURCE", f"'dataset' or an existing json file, got {src!r}")

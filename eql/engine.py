@@ -68,6 +68,10 @@ class Trainer(DefaultTrainer):
                     dataset_name,
                     output_dir=output_folder,
                     max_dets_per_image=cfg.TEST.LVIS.MAX_DETS_PER_IMAGE,
+                    engine=cfg.TEST.LVIS.ENGINE,
+                    ap_fixed=cfg.TEST.LVIS.AP_FIXED,
+                    dets_per_class=cfg.TEST.LVIS.DETS_PER_CLASS,
+                    reports=cfg.TEST.LVIS.REPORTS,
                 )
             ]
         )

@@ -30,6 +30,10 @@ def setup(args):
     cfg = load_config(args.config_file, args.opts)
     # category statistics are cached next to a dataset's json, or here when that is read-only
     os.environ.setdefault("EQL_CACHE_DIR", os.path.join(cfg.OUTPUT_DIR, "category_stats"))
+    if cfg.TEST.LVIS.AP_FIXED and cfg.TEST.DETECTIONS_PER_IMAGE != -1:
+        # AP^Fixed caps detections per class over the dataset, not per image
+        logger.info("TEST.LVIS.AP_FIXED: TEST.DETECTIONS_PER_IMAGE set to -1 (no per-image cap)")
+        cfg.TEST.DETECTIONS_PER_IMAGE = -1
     if cfg.DATASETS.SYNTHETIC.ROOT:
         register_synthetic_lvis(cfg.DATASETS.SYNTHETIC.ROOT, cfg.DATASETS.SYNTHETIC.PREFIX)
     cfg.freeze()

@@ -1,1 +1,2 @@
-from .lvis_evaluation import LVISEvaluator, evaluate_lvis_results, instances_to_lvis_json
+from .lvis_engines import evaluate_lvis, pooled_ap
+from .lvis_evaluation import LVISEvaluator, instances_to_lvis_json

@@ -7,11 +7,12 @@ per-category AP (NaN where a category has no ground truth in the evaluated image
 """
 
 import contextlib
-import copy
+import gc
 import logging
+import os
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Dict, List, Sequence
+from typing import Dict, List, Sequence, Set, Tuple
 
 import numpy as np
 
@@ -62,13 +63,12 @@ def cap_detections_per_image(results: Sequence[Dict], max_dets: int) -> List[Dic
 
 
 def _results_for(results: Sequence[Dict], iou_type: str) -> List[Dict]:
-    """A copy of the results the engines may annotate; for segm the boxes are dropped so that
-    areas (small / medium / large) and boxes come from the masks, as detectron2 does."""
-    results = copy.deepcopy(list(results))
+    """Copies of the result dicts that the engines may annotate (they add ids, areas, ...; the
+    caller's dicts stay untouched). For segm the boxes are dropped so that areas (small / medium /
+    large) and boxes come from the masks, as detectron2 does."""
     if iou_type == "segm":
-        for r in results:
-            r.pop("bbox", None)
-    return results
+        return [{k: v for k, v in r.items() if k != "bbox"} for r in results]
+    return [{**r, "bbox": list(r["bbox"])} for r in results]
 
 
 def _category_ap(precision: np.ndarray) -> np.ndarray:
@@ -103,26 +103,107 @@ def evaluate_with_lvis_api(
         return LVISMetrics(summary, cat_ids, _category_ap(ev.eval["precision"]))
 
 
+@contextlib.contextmanager
+def _gc_paused():
+    """Pauses the cyclic garbage collector: building ~10^6 small dicts otherwise triggers many
+    full collections."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def lvis_evaluable_pairs(gt_dataset: Dict) -> Set[Tuple[int, int]]:
+    """(image id, category id) pairs that LVIS evaluates: the image's annotated categories and its
+    ``neg_category_ids``. Detections of other pairs are ignored by LVIS (federated labels)."""
+    pairs = {(a["image_id"], a["category_id"]) for a in gt_dataset.get("annotations", [])}
+    for img in gt_dataset["images"]:
+        pairs.update((img["id"], c) for c in img.get("neg_category_ids", []))
+    return pairs
+
+
+def _faster_coco_results(gt_api, dets: Sequence[Dict], iou_type: str):
+    """A faster_coco_eval.COCO of the detections, built in one pass (what ``loadRes`` computes:
+    ids, areas, boxes of masks), with vectorised mask areas."""
+    from faster_coco_eval import COCO
+    from faster_coco_eval.core import mask as fce_mask
+
+    if iou_type == "segm":
+        # mask IoU needs no box; the area (small / medium / large) is the mask's: taken from the
+        # results when they carry it (eql's evaluator counts mask pixels), else from the RLEs
+        if all("area" in d for d in dets):
+            areas = [d["area"] for d in dets]
+        else:
+            areas = fce_mask.area([d["segmentation"] for d in dets]).tolist()
+        anns = [
+            {
+                "id": i + 1,
+                "image_id": d["image_id"],
+                "category_id": d["category_id"],
+                "segmentation": d["segmentation"],
+                "score": d["score"],
+                "area": area,
+                "iscrowd": 0,
+            }
+            for i, (d, area) in enumerate(zip(dets, areas))
+        ]
+    else:
+        anns = [
+            {
+                "id": i + 1,
+                "image_id": d["image_id"],
+                "category_id": d["category_id"],
+                "bbox": d["bbox"],
+                "score": d["score"],
+                "area": d["bbox"][2] * d["bbox"][3],
+                "iscrowd": 0,
+            }
+            for i, d in enumerate(dets)
+        ]
+    res = COCO()
+    res.dataset = {
+        "images": gt_api.dataset["images"],
+        "categories": gt_api.dataset["categories"],
+        "annotations": anns,
+    }
+    res.createIndex()
+    return res
+
+
 def evaluate_with_faster_coco_eval(
     gt, results: Sequence[Dict], iou_type: str, max_dets_per_image: int = LVIS_MAX_DETS_PER_IMAGE
 ) -> LVISMetrics:
     """faster-coco-eval's COCOeval in LVIS mode. ``gt``: a json path, a dataset dict or a
-    ``faster_coco_eval.COCO``."""
+    ``faster_coco_eval.COCO``. Detections are capped per image first, then those LVIS ignores
+    (categories neither annotated nor negative in their image) are dropped before the engine
+    sees them, which changes no metric."""
     from faster_coco_eval import COCO, COCOeval_faster
 
-    gt_api = gt if isinstance(gt, COCO) else COCO(gt)
-    dets = cap_detections_per_image(_results_for(results, iou_type), max_dets_per_image)
-    cat_ids = sorted(gt_api.getCatIds())
-    if not dets:
-        return _empty_metrics(cat_ids, max_dets_per_image)
-    dt_api = gt_api.loadRes(dets)
-    ev = COCOeval_faster(gt_api, dt_api, iou_type, lvis_style=True, print_function=logger.debug)
-    # the per-image cap is applied above; no cap per (image, class) beyond it
-    k = max_dets_per_image if max_dets_per_image >= 0 else 10**9
-    ev.params.maxDets = [k]
-    ev.evaluate()
-    ev.accumulate()
-    ev.summarize()
+    with _gc_paused():
+        gt_api = gt if isinstance(gt, COCO) else COCO(gt)
+        cat_ids = sorted(gt_api.getCatIds())
+        dets = cap_detections_per_image(results, max_dets_per_image)
+        pairs = lvis_evaluable_pairs(gt_api.dataset)
+        dets = [d for d in dets if (d["image_id"], d["category_id"]) in pairs]
+        if not dets:
+            return _empty_metrics(cat_ids, max_dets_per_image)
+        dt_api = _faster_coco_results(gt_api, dets, iou_type)
+        ev = COCOeval_faster(
+            gt_api,
+            dt_api,
+            iou_type,
+            lvis_style=True,
+            print_function=logger.debug,
+            rle_iou_max_workers=max(1, min(8, os.cpu_count() or 1)),
+        )
+        # the per-image cap is applied above; no cap per (image, class) beyond it
+        ev.params.maxDets = [max_dets_per_image if max_dets_per_image >= 0 else 10**9]
+        ev.evaluate()
+        ev.accumulate()
+        ev.summarize()
     s = ev.all_stats
     label = max_dets_per_image if max_dets_per_image >= 0 else -1
     # all_stats (LVIS layout): AP AP50 AP75 APs APm APl | AR@k (3 slots) | ARs ARm ARl | AR50 AR75
@@ -144,6 +225,67 @@ def evaluate_with_faster_coco_eval(
     }
     summary = {key: float(v) for key, v in summary.items()}
     return LVISMetrics(summary, cat_ids, _category_ap(ev.eval["precision"]))
+
+
+def cap_detections_per_class(results: Sequence[Dict], max_dets: int) -> List[Dict]:
+    """The ``max_dets`` top-scoring detections of each class over the whole dataset (AP^Fixed,
+    Dave et al. 2021); order kept otherwise."""
+    per_class = defaultdict(list)
+    for i, r in enumerate(results):
+        per_class[r["category_id"]].append(i)
+    keep = []
+    for idx in per_class.values():
+        if len(idx) > max_dets:
+            idx = sorted(idx, key=lambda i: results[i]["score"], reverse=True)[:max_dets]
+        keep.extend(idx)
+    return [results[i] for i in sorted(keep)]
+
+
+def pooled_ap(gt, results: Sequence[Dict], iou_type: str = "bbox") -> float:
+    """AP^Pool (Dave et al. 2021): one precision-recall curve over the detections of all classes,
+    ranked by score across classes. A detection is matched within its own class and image as in
+    LVIS (federated: only classes annotated or negative in the image count; unmatched detections
+    of a not-exhaustive class are ignored); precision is interpolated at 101 recall points and
+    averaged over IoU 0.50:0.95, as LVIS's AP. ``gt``: a json path or an ``lvis.LVIS``."""
+    with numpy_float_alias():
+        from lvis import LVIS, LVISEval, LVISResults
+
+        gt_api = LVIS(gt) if isinstance(gt, str) else gt
+        dets = _results_for(results, iou_type)
+        if not dets:
+            return float("nan")
+        ev = LVISEval(gt_api, LVISResults(gt_api, dets, max_dets=-1), iou_type)
+        ev.params.area_rng, ev.params.area_rng_lbl = [ev.params.area_rng[0]], ["all"]
+        ev.evaluate()
+    iou_thrs = ev.params.iou_thrs
+    scores, matched, ignored, num_gt = [], [], [], 0
+    for e in ev.eval_imgs:
+        if e is None:
+            continue
+        num_gt += int(np.count_nonzero(np.logical_not(e["gt_ignore"])))
+        scores.append(np.asarray(e["dt_scores"], dtype=np.float64))
+        matched.append(np.asarray(e["dt_matches"]).reshape(len(iou_thrs), -1) > 0)
+        ignored.append(np.asarray(e["dt_ignore"]).reshape(len(iou_thrs), -1).astype(bool))
+    if num_gt == 0:
+        return float("nan")
+    scores = np.concatenate(scores)
+    order = np.argsort(-scores, kind="mergesort")
+    matched = np.concatenate(matched, axis=1)[:, order]
+    ignored = np.concatenate(ignored, axis=1)[:, order]
+    recall_thrs = np.linspace(0.0, 1.0, 101)
+    aps = []
+    for t in range(len(iou_thrs)):
+        tp = np.cumsum(matched[t] & ~ignored[t]).astype(np.float64)
+        fp = np.cumsum(~matched[t] & ~ignored[t]).astype(np.float64)
+        recall = tp / num_gt
+        precision = tp / np.maximum(tp + fp, np.finfo(np.float64).eps)
+        precision = np.maximum.accumulate(precision[::-1])[::-1]  # interpolated (monotone)
+        idx = np.searchsorted(recall, recall_thrs, side="left")
+        q = np.zeros(len(recall_thrs))
+        ok = idx < len(precision)
+        q[ok] = precision[idx[ok]]
+        aps.append(q.mean())
+    return float(np.mean(aps))
 
 
 def _empty_metrics(cat_ids, max_dets) -> LVISMetrics:

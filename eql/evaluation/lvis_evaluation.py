@@ -1,11 +1,11 @@
-"""LVIS evaluation (bbox, segm) of a detectron2 model, working on numpy 2.
+"""LVIS evaluation (bbox, segm) of a detectron2 model.
 
-Results are written as an LVIS results json; for a json without annotations (test-dev) that
-file is the output, ready to be submitted.
+Predictions are evaluated in memory with a selectable engine (faster-coco-eval's LVIS mode by
+default, lvis-api as the reference; same metrics to 1e-6). The results are also written as an
+LVIS results json; for a json without annotations (test-dev) that file is the output, ready to be
+submitted. Optional: per-category reports (CSV, PNG) and AP^Fixed / AP^Pool (Dave et al. 2021).
 """
 
-import contextlib
-import copy
 import itertools
 import json
 import logging
@@ -22,30 +22,26 @@ from detectron2.utils import comm
 from detectron2.utils.file_io import PathManager
 from detectron2.utils.logger import create_small_table
 
+from .lvis_engines import (
+    ENGINES,
+    LVISMetrics,
+    cap_detections_per_class,
+    cap_detections_per_image,
+    evaluate_lvis,
+    pooled_ap,
+)
+from .reports import write_category_reports
+
 logger = logging.getLogger(__name__)
 
-LVIS_METRICS = ("AP", "AP50", "AP75", "APs", "APm", "APl", "APr", "APc", "APf")
 RESULTS_FILE = "lvis_instances_results.json"
-
-
-@contextlib.contextmanager
-def numpy_float_alias():
-    """lvis-api 0.5.3 calls ``np.float``, removed in numpy 1.24; alias it while lvis-api runs."""
-    added = "float" not in np.__dict__
-    if added:
-        np.float = float  # type: ignore[attr-defined]
-    try:
-        yield
-    finally:
-        if added:
-            del np.float
 
 
 def instances_to_lvis_json(
     instances, image_id: int, contiguous_to_category_id: Sequence[int]
 ) -> List[Dict]:
-    """LVIS result dicts of one image's predicted ``Instances`` (boxes in XYWH, 1-based or json
-    category ids, masks as RLE with a str ``counts``)."""
+    """LVIS result dicts of one image's predicted ``Instances``: boxes in XYWH, json category
+    ids, masks as RLE with a str ``counts`` and their pixel ``area``."""
     n = len(instances)
     if n == 0:
         return []
@@ -53,9 +49,10 @@ def instances_to_lvis_json(
     boxes[:, 2:] -= boxes[:, :2]
     scores = instances.scores.tolist()
     classes = instances.pred_classes.tolist()
-    rles = None
+    rles = areas = None
     if instances.has("pred_masks"):
-        masks = np.asarray(instances.pred_masks, dtype=np.uint8, order="F")
+        masks = np.asarray(instances.pred_masks, dtype=np.uint8)
+        areas = masks.reshape(n, -1).sum(1).tolist()
         rles = [mask_util.encode(np.asfortranarray(m)) for m in masks]
         for rle in rles:
             rle["counts"] = rle["counts"].decode("utf-8")
@@ -69,42 +66,28 @@ def instances_to_lvis_json(
         }
         if rles is not None:
             r["segmentation"] = rles[k]
+            r["area"] = float(areas[k])
         results.append(r)
     return results
 
 
-def evaluate_lvis_results(
-    gt_json: str, results: List[Dict], iou_type: str, max_dets_per_image: int = 300
-) -> Dict[str, float]:
-    """lvis-api's metrics (in %, as detectron2 reports them) of ``results`` on ``gt_json``."""
-    with numpy_float_alias():
-        from lvis import LVIS, LVISEval, LVISResults
-
-        if not results:
-            logger.warning("No predictions: every metric is NaN")
-            return {m: float("nan") for m in LVIS_METRICS}
-        if iou_type == "segm":
-            # segm areas (small/medium/large) come from the masks, not the boxes
-            results = copy.deepcopy(results)
-            for r in results:
-                r.pop("bbox", None)
-        gt = LVIS(gt_json) if isinstance(gt_json, str) else gt_json
-        dt = LVISResults(gt, results, max_dets=max_dets_per_image)
-        lvis_eval = LVISEval(gt, dt, iou_type)
-        lvis_eval.run()
-        lvis_eval.print_results()
-        stats = lvis_eval.get_results()
-    return {m: float(stats[m] * 100) for m in LVIS_METRICS}
+def metrics_in_percent(metrics: LVISMetrics) -> Dict[str, float]:
+    return {k: v * 100 for k, v in metrics.summary.items()}
 
 
 class LVISEvaluator(DatasetEvaluator):
-    """Evaluates a registered LVIS-format dataset with lvis-api; writes the results json.
+    """Evaluates a registered LVIS-format dataset; writes the results json.
 
     Args:
         dataset_name: registered dataset with ``json_file`` in its metadata.
         tasks: ("bbox",) or ("bbox", "segm"); default: from the predictions.
-        output_dir: where ``lvis_instances_results.json`` goes.
-        max_dets_per_image: LVIS's cap of detections per image (top scores across classes).
+        output_dir: where ``lvis_instances_results.json`` and the reports go.
+        max_dets_per_image: LVIS's cap (top scores across classes); 300 in LVIS's protocol.
+        engine: "faster_coco_eval" or "lvis_api".
+        ap_fixed: also compute AP^Fixed and AP^Pool on the detections capped per class at
+            ``dets_per_class`` over the dataset, with no per-image cap (the model must then keep
+            more than 300 detections per image: TEST.DETECTIONS_PER_IMAGE -1).
+        reports: write per-category AP (CSV) and AP against class frequency (PNG).
     """
 
     def __init__(
@@ -114,12 +97,22 @@ class LVISEvaluator(DatasetEvaluator):
         distributed: bool = True,
         output_dir: Optional[str] = None,
         max_dets_per_image: int = 300,
+        engine: str = "faster_coco_eval",
+        ap_fixed: bool = False,
+        dets_per_class: int = 10000,
+        reports: bool = True,
     ):
+        if engine not in ENGINES:
+            raise ValueError(f"unknown LVIS evaluation engine {engine!r}; choose one of {ENGINES}")
         self._dataset_name = dataset_name
         self._tasks = tuple(tasks) if tasks else None
         self._distributed = distributed
         self._output_dir = output_dir
         self._max_dets = max_dets_per_image
+        self._engine = engine
+        self._ap_fixed = ap_fixed
+        self._dets_per_class = dets_per_class
+        self._reports = reports
         meta = MetadataCatalog.get(dataset_name)
         if not hasattr(meta, "json_file"):
             raise KeyError(f"dataset '{dataset_name}' has no 'json_file' in its metadata")
@@ -155,20 +148,49 @@ class LVISEvaluator(DatasetEvaluator):
             if not comm.is_main_process():
                 return {}
         results = list(itertools.chain(*[p.get("instances", []) for p in predictions]))
-        self._write_results(results)
         with open(self._json_file) as f:
-            has_annotations = "annotations" in json.load(f)
-        if not has_annotations:
+            gt_dataset = json.load(f)
+        if self._ap_fixed:
+            submission = cap_detections_per_class(results, self._dets_per_class)
+        else:
+            submission = cap_detections_per_image(results, self._max_dets)
+        self._write_results(submission)
+        if "annotations" not in gt_dataset:
             logger.info(f"{self._json_file} has no annotations: results written, not evaluated")
             return {}
         tasks = self._tasks or (
             ("bbox", "segm") if any("segmentation" in r for r in results) else ("bbox",)
         )
-        metrics = OrderedDict()
+        gt = self._ground_truth(gt_dataset)
+        out = OrderedDict()
+        per_category = {}
         for task in tasks:
-            metrics[task] = evaluate_lvis_results(self._json_file, results, task, self._max_dets)
-            logger.info(f"Evaluation results for {task}:\n" + create_small_table(metrics[task]))
-        return metrics
+            metrics = evaluate_lvis(gt, results, task, self._engine, self._max_dets)
+            out[task] = metrics_in_percent(metrics)
+            per_category[task] = metrics
+            if self._ap_fixed:
+                out[task].update(self._fixed_and_pooled(gt, results, task))
+            logger.info(
+                f"Evaluation results for {task} ({self._engine}):\n" + create_small_table(out[task])
+            )
+        if self._reports and self._output_dir and comm.is_main_process():
+            write_category_reports(gt_dataset, per_category, self._output_dir)
+        return out
+
+    def _ground_truth(self, gt_dataset):
+        if self._engine == "faster_coco_eval":
+            from faster_coco_eval import COCO
+
+            return COCO(gt_dataset)
+        return self._json_file
+
+    def _fixed_and_pooled(self, gt, results, task) -> Dict[str, float]:
+        """AP^Fixed (and its r/c/f split) and AP^Pool, in %."""
+        fixed = cap_detections_per_class(results, self._dets_per_class)
+        m = evaluate_lvis(gt, fixed, task, self._engine, max_dets_per_image=-1).summary
+        out = {f"{k}^Fixed": m[k] * 100 for k in ("AP", "APr", "APc", "APf")}
+        out["AP^Pool"] = pooled_ap(self._json_file, fixed, task) * 100
+        return out
 
     def _write_results(self, results: List[Dict]) -> None:
         if not self._output_dir:
@@ -176,7 +198,9 @@ class LVISEvaluator(DatasetEvaluator):
         PathManager.mkdirs(self._output_dir)
         path = os.path.join(self._output_dir, RESULTS_FILE)
         tmp = path + ".tmp"
+        # the LVIS challenge format: no "area" key
+        rows = [{k: v for k, v in r.items() if k != "area"} for r in results]
         with PathManager.open(tmp, "w") as f:
-            json.dump(results, f)
+            json.dump(rows, f)
         os.replace(tmp, path)
-        logger.info(f"Wrote {len(results)} LVIS results to {path}")
+        logger.info(f"Wrote {len(rows)} LVIS results to {path}")

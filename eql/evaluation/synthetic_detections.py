@@ -3,7 +3,7 @@
 For every image: noisy copies of its ground-truth objects (box jitter, sometimes the wrong class),
 then false positives of random classes (the image's positive, negative and other classes), up to
 ``dets_per_image`` detections with random scores. Masks, when asked for, are RLEs of boxes or of
-the jittered polygons.
+the jittered polygons, with their pixel ``area`` (as eql's evaluator writes them).
 """
 
 from typing import Dict, List
@@ -19,8 +19,9 @@ def _rle(poly_or_box, h, w, is_box):
     else:
         poly = poly_or_box
     rle = mask_util.merge(mask_util.frPyObjects(poly, h, w))
+    area = float(mask_util.area(rle))
     rle["counts"] = rle["counts"].decode("ascii")
-    return rle
+    return rle, area
 
 
 def generate_detections(
@@ -59,9 +60,9 @@ def generate_detections(
                             [float(v) + float(rng.normal(0, 1.0)) for v in p]
                             for p in a["segmentation"]
                         ]
-                        det["segmentation"] = _rle(poly, h, w, False)
+                        det["segmentation"], det["area"] = _rle(poly, h, w, False)
                     else:
-                        det["segmentation"] = _rle(det["bbox"], h, w, True)
+                        det["segmentation"], det["area"] = _rle(det["bbox"], h, w, True)
                 dets.append(det)
         img_cats = list(img.get("neg_category_ids", [])) + [
             a["category_id"] for a in anns.get(img["id"], [])
@@ -80,7 +81,7 @@ def generate_detections(
                 "score": round(float(rng.uniform(0.0, 0.6)), 6),
             }
             if with_masks:
-                det["segmentation"] = _rle(det["bbox"], h, w, True)
+                det["segmentation"], det["area"] = _rle(det["bbox"], h, w, True)
             dets.append(det)
         out.extend(dets[: max(dets_per_image, len(dets))])
     return out
