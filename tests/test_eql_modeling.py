@@ -192,6 +192,7 @@ def test_every_cascade_stage_uses_eql(tiny_synthetic, tmp_path):
         ("MODEL.EQL.PRIOR_PROB", "1.0", "MODEL.EQL.PRIOR_PROB"),
         ("MODEL.EQL.TAIL_IMAGE_COUNT", "-3", "MODEL.EQL.TAIL_IMAGE_COUNT"),
         ("MODEL.EQL.FREQUENCY_SOURCE", "/nonexistent.json", "MODEL.EQL.FREQUENCY_SOURCE"),
+        ("TEST.LVIS.ENGINE", "cocoapi", "TEST.LVIS.ENGINE"),
     ],
 )
 def test_bad_eql_config_fails_at_config_time(key, value, match):

@@ -1,4 +1,5 @@
 import json
+import os
 
 import numpy as np
 import pytest
@@ -107,3 +108,40 @@ def test_test_dev_writes_results_instead_of_metrics(tiny_synthetic, tmp_path):
     written = json.loads((tmp_path / "lvis_instances_results.json").read_text())
     assert len(written) == len(records)
     assert written[0]["category_id"] == 40 and written[0]["bbox"] == [10.0, 20.0, 40.0, 40.0]
+
+
+def test_ap_fixed_and_pool_in_the_evaluator(tiny_synthetic, tmp_path):
+    evaluator = LVISEvaluator(
+        "tiny_synthetic_val",
+        distributed=False,
+        output_dir=str(tmp_path),
+        ap_fixed=True,
+        dets_per_class=10000,
+    )
+    evaluator.reset()
+    for record in DatasetCatalog.get("tiny_synthetic_val"):
+        evaluator.process(
+            [{"image_id": record["image_id"]}], [{"instances": _gt_as_predictions(record)}]
+        )
+    res = evaluator.evaluate()
+    for task in ("bbox", "segm"):
+        assert res[task]["AP^Fixed"] == pytest.approx(100.0)
+        assert res[task]["AP^Pool"] == pytest.approx(100.0)
+        assert {"APr^Fixed", "APc^Fixed", "APf^Fixed"} <= set(res[task])
+
+
+def test_train_net_ap_fixed_keeps_all_detections_per_image(tmp_path):
+    import importlib.util
+
+    from conftest import INSTANT_CONFIG, REPO
+
+    spec = importlib.util.spec_from_file_location(
+        "train_net", os.path.join(REPO, "tools", "train_net.py")
+    )
+    train_net = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(train_net)
+    args = train_net.default_argument_parser().parse_args(
+        ["--config-file", INSTANT_CONFIG, "TEST.LVIS.AP_FIXED", "True", "OUTPUT_DIR", str(tmp_path)]
+    )
+    cfg = train_net.setup(args)
+    assert cfg.TEST.DETECTIONS_PER_IMAGE == -1

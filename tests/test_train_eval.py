@@ -88,6 +88,14 @@ def test_train_eval_and_resume(tiny_synthetic, tmp_path):
     assert dets and {"image_id", "category_id", "bbox", "score", "segmentation"} <= set(dets[0])
     assert "copypaste: AP,AP50,AP75,APs,APm,APl,APr,APc,APf" in log
     assert "Task: segm" in log
+    # per-category reports next to the results; the r/c/f summary in metrics.json / TensorBoard
+    inference = out / "inference" / "tiny_synthetic_val"
+    assert (inference / "lvis_per_category_ap.csv").is_file()
+    assert (inference / "lvis_ap_vs_frequency.png").is_file()
+    metrics = [json.loads(line) for line in (out / "metrics.json").read_text().splitlines()]
+    evaluated = [m for m in metrics if "bbox/APr" in m]
+    assert evaluated and {"bbox/APc", "bbox/APf", "segm/APr", "bbox/AR@300"} <= set(evaluated[-1])
+    assert list(out.glob("events.out.tfevents.*"))
     first = torch.load(out / "model_final.pth", map_location="cpu", weights_only=False)
     assert first["iteration"] == 3
 

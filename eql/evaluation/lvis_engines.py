@@ -116,6 +116,14 @@ def _gc_paused():
             gc.enable()
 
 
+def _most_per_image_and_class(dets: Sequence[Dict]) -> int:
+    """The largest number of detections of one class in one image: a cap that cuts nothing."""
+    counts = defaultdict(int)
+    for d in dets:
+        counts[d["image_id"], d["category_id"]] += 1
+    return max(counts.values(), default=1)
+
+
 def lvis_evaluable_pairs(gt_dataset: Dict) -> Set[Tuple[int, int]]:
     """(image id, category id) pairs that LVIS evaluates: the image's annotated categories and its
     ``neg_category_ids``. Detections of other pairs are ignored by LVIS (federated labels)."""
@@ -200,7 +208,9 @@ def evaluate_with_faster_coco_eval(
             rle_iou_max_workers=max(1, min(8, os.cpu_count() or 1)),
         )
         # the per-image cap is applied above; no cap per (image, class) beyond it
-        ev.params.maxDets = [max_dets_per_image if max_dets_per_image >= 0 else 10**9]
+        ev.params.maxDets = [
+            max_dets_per_image if max_dets_per_image >= 0 else _most_per_image_and_class(dets)
+        ]
         ev.evaluate()
         ev.accumulate()
         ev.summarize()

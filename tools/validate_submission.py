@@ -1,0 +1,71 @@
+#!/usr/bin/env python
+"""Checks an LVIS results file before submission and lists every problem.
+
+    python tools/validate_submission.py \
+        output/inference/lvis_v1_test_dev/lvis_instances_results.json \
+        datasets/lvis/lvis_v1_image_info_test_dev.json [--segm] [--ap-fixed]
+
+Exit status 0 when the file is valid, 1 otherwise (problems are printed by kind, with counts and
+examples), 2 when a file cannot be read.
+"""
+
+import argparse
+import json
+import sys
+from collections import Counter
+
+from eql.evaluation.submission import validate_submission
+
+
+def _load(path, what):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except FileNotFoundError:
+        print(f"error: {what} {path} not found", file=sys.stderr)
+    except json.JSONDecodeError as e:
+        print(f"error: {what} {path} is not valid JSON ({e})", file=sys.stderr)
+    sys.exit(2)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("results", help="the results json (a list of detections)")
+    p.add_argument("image_info", help="the dataset json: test-dev image info, or val")
+    p.add_argument("--segm", action="store_true", help="require RLE segmentations")
+    p.add_argument("--max-dets-per-image", type=int, default=300)
+    p.add_argument(
+        "--ap-fixed",
+        action="store_true",
+        help="AP^Fixed submission: no per-image cap, at most --dets-per-class per class",
+    )
+    p.add_argument("--dets-per-class", type=int, default=10000)
+    a = p.parse_args(argv)
+    results = _load(a.results, "results file")
+    info = _load(a.image_info, "image info json")
+    for key in ("images", "categories"):
+        if key not in info:
+            print(f"error: image info json {a.image_info} has no '{key}'", file=sys.stderr)
+            return 2
+    problems = validate_submission(
+        results,
+        info,
+        max_dets_per_image=None if a.ap_fixed else a.max_dets_per_image,
+        dets_per_class=a.dets_per_class if a.ap_fixed else None,
+        require_segmentation=a.segm,
+    )
+    if problems:
+        print(f"{a.results}: {len(problems)} kind(s) of problem")
+        for line in problems:
+            print(f"  - {line}")
+        return 1
+    n_images = len(Counter(r["image_id"] for r in results))
+    print(
+        f"{a.results}: OK ({len(results)} detections on {n_images} of "
+        f"{len(info['images'])} images)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
