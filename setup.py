@@ -19,6 +19,9 @@ setup(
         # lvis-api imports cv2; the headless build needs no libGL.
         "opencv-python-headless",
         "tqdm",
+        "matplotlib",
+        # LVIS evaluation engine (C++); lvis-api is installed by scripts/install.sh
+        "faster-coco-eval>=1.8,<2",
     ],
     extras_require={"dev": ["pytest", "pytest-timeout", "black", "isort", "flake8"]},
 )
