@@ -75,3 +75,19 @@ class Trainer(DefaultTrainer):
                 )
             ]
         )
+
+
+def write_results_to_tensorboard(output_dir: str, results, iteration: int = 0) -> None:
+    """Puts evaluation results ("bbox/AP", "bbox/APr", ...) into TensorBoard event files in
+    ``output_dir``, as detectron2's EvalHook does during training (used by --eval-only)."""
+    from detectron2.evaluation.testing import flatten_results_dict
+    from detectron2.utils.events import EventStorage, TensorboardXWriter
+
+    scalars = {k: float(v) for k, v in flatten_results_dict(results).items()}
+    if not scalars:
+        return
+    with EventStorage(iteration) as storage:
+        storage.put_scalars(**scalars, smoothing_hint=False)
+        writer = TensorboardXWriter(output_dir)
+        writer.write()
+        writer.close()

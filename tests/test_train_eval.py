@@ -159,3 +159,25 @@ def test_lvis_eql_config_trains_on_synthetic_data_on_cpu(tiny_synthetic, tmp_pat
     final = torch.load(out / "model_final.pth", map_location="cpu", weights_only=False)
     assert final["iteration"] == 2
     assert all(torch.isfinite(v).all() for v in final["model"].values() if v.is_floating_point())
+
+
+def test_eval_only_writes_metrics_to_tensorboard(tiny_synthetic, tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    out = tmp_path / "evalonly"
+    _run_train_net(
+        *_synthetic_args(tiny_synthetic, out), "SOLVER.MAX_ITER", "1", "DATASETS.TEST", "()"
+    )
+    for f in out.glob("events.out.tfevents.*"):
+        f.unlink()
+    _run_train_net(
+        "--eval-only",
+        *_synthetic_args(tiny_synthetic, out),
+        "MODEL.WEIGHTS",
+        str(out / "model_final.pth")
+    )
+    (events,) = out.glob("events.out.tfevents.*")
+    acc = EventAccumulator(str(events))
+    acc.Reload()
+    tags = set(acc.Tags()["scalars"])
+    assert {"bbox/AP", "bbox/APr", "bbox/APc", "bbox/APf", "segm/APr"} <= tags

@@ -21,7 +21,7 @@ from detectron2.utils.logger import setup_logger
 import eql  # noqa: F401  (registers eql's models and datasets)
 from eql.config import load_config
 from eql.data import register_synthetic_lvis
-from eql.engine import Trainer
+from eql.engine import Trainer, write_results_to_tensorboard
 
 logger = logging.getLogger("eql")
 
@@ -52,6 +52,7 @@ def main(args):
         res = Trainer.test(cfg, model)
         if comm.is_main_process():
             verify_results(cfg, res)
+            write_results_to_tensorboard(cfg.OUTPUT_DIR, res)
         return res
     trainer = Trainer(cfg)
     trainer.resume_or_load(resume=args.resume)
