@@ -3,7 +3,7 @@
 Importing the package registers its meta-architectures, ROI heads and datasets.
 """
 
-from . import data, modeling  # noqa: F401  (registration)
+from . import data, model_zoo, modeling  # noqa: F401  (registration, eql:// paths)
 from .config import add_eql_config
 
 __version__ = "0.1.0"

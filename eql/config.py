@@ -40,7 +40,8 @@ def add_eql_config(cfg):
     _C.MODEL.EQL.USE_IMAGE_LEVEL_LABELS = True
     # Where f_j comes from: "dataset" (statistics of DATASETS.TRAIN: detectron2's shipped counts
     # for lvis_v1_train, else computed from the json) or a json file with "categories"
-    # ([{"id", "image_count"}]) and "num_images_with_annotations".
+    # ([{"id", "image_count"}]) and "num_images_with_annotations"; "none" builds a model for
+    # inference only (the model zoo does this), whose EQL loss refuses to train.
     _C.MODEL.EQL.FREQUENCY_SOURCE = "dataset"
     # LVIS evaluation.
     _C.TEST.LVIS = CN()
@@ -103,8 +104,19 @@ def validate_eql_config(cfg) -> None:
             "'faster_coco_eval' or 'lvis_api'"
         )
     src = eql.FREQUENCY_SOURCE
-    if src != "dataset" and not os.path.isfile(os.path.expanduser(src)):
-        fail("FREQUENCY_SOURCE", f"'dataset' or an existing json file, got {src!r}")
+    if src not in ("dataset", "none") and not os.path.isfile(os.path.expanduser(src)):
+        fail("FREQUENCY_SOURCE", f"'dataset', 'none' or an existing json file, got {src!r}")
+
+
+def repo_config_path(relative: str) -> str:
+    """Absolute path of a config of the repository's configs/ folder (needs a source checkout)."""
+    path = os.path.join(REPO_CONFIGS, relative)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(
+            f"config {relative} not found under {REPO_CONFIGS}: the model zoo's configs come with "
+            "a source checkout of eql (git clone ... && pip install -e .)"
+        )
+    return path
 
 
 def detectron2_configs_dir() -> str:

@@ -11,6 +11,7 @@ LVIS evaluator and CPU multi-process (gloo) support.
 
 import logging
 import os
+import sys
 
 from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.engine import default_argument_parser, default_setup, launch
@@ -22,6 +23,7 @@ import eql  # noqa: F401  (registers eql's models and datasets)
 from eql.config import load_config
 from eql.data import register_synthetic_lvis
 from eql.engine import Trainer, write_results_to_tensorboard
+from eql.model_zoo import ModelZooError
 
 logger = logging.getLogger("eql")
 
@@ -62,14 +64,18 @@ def main(args):
 def cli(argv=None):
     args = default_argument_parser().parse_args(argv)
     print("Command Line Args:", args)
-    return launch(
-        main,
-        args.num_gpus,
-        num_machines=args.num_machines,
-        machine_rank=args.machine_rank,
-        dist_url=args.dist_url,
-        args=(args,),
-    )
+    try:
+        return launch(
+            main,
+            args.num_gpus,
+            num_machines=args.num_machines,
+            machine_rank=args.machine_rank,
+            dist_url=args.dist_url,
+            args=(args,),
+        )
+    except ModelZooError as e:  # e.g. offline: one clear message, no traceback
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

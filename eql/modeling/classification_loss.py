@@ -65,6 +65,17 @@ def suppression_from_config(cfg) -> torch.Tensor:
     return suppression
 
 
+class InferenceOnlyLoss(nn.Module):
+    """Stands in for a loss that cannot be built (no training statistics); fails if used."""
+
+    def __init__(self, reason: str):
+        super().__init__()
+        self.reason = reason
+
+    def forward(self, logits, gt_classes, exempt=None):
+        raise RuntimeError(self.reason)
+
+
 def build_classification_loss(cfg) -> nn.Module:
     """The nn.Module named by MODEL.EQL.LOSS."""
     from ..config import validate_eql_config
@@ -74,5 +85,10 @@ def build_classification_loss(cfg) -> nn.Module:
     if name == "sigmoid_ce":
         return SigmoidCrossEntropy(cfg.MODEL.ROI_HEADS.NUM_CLASSES)
     if name == "eql":
+        if cfg.MODEL.EQL.FREQUENCY_SOURCE == "none":
+            return InferenceOnlyLoss(
+                "MODEL.EQL.FREQUENCY_SOURCE is 'none' (a model built for inference): set it to "
+                "'dataset' or a category-count json to train with EQL"
+            )
         return SigmoidEQL(suppression_from_config(cfg))
     raise ValueError(f"MODEL.EQL.LOSS: unknown loss {name!r}")  # validate_eql_config catches it

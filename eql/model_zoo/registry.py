@@ -1,0 +1,95 @@
+"""The registry of eql's checkpoints: name -> config file, weights URL, sha256, format, metrics.
+
+The shipped entries are in ``models.json`` next to this file; more can be added with
+:func:`register_model` or a json file named by $EQL_MODEL_ZOO_REGISTRY (same format), e.g. one
+written by tools/publish_model.py.
+"""
+
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional
+
+SHIPPED_REGISTRY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "models.json")
+FORMATS = ("eql", "eql.detectron2")
+
+
+@dataclass
+class ModelEntry:
+    """One checkpoint.
+
+    Attributes:
+        name: e.g. "LVISv1-InstanceSegmentation/eql_mask_rcnn_R_50_FPN_1x".
+        config: config file, relative to the repository's configs/.
+        url: where the weights are downloaded from.
+        sha256: of the file at ``url``; None when unknown (then it cannot be used by name).
+        format: "eql" (this project) or "eql.detectron2" (official EQL code: converted on load).
+        metrics: reported metrics, e.g. {"segm/AP": 24.0}.
+        source: who reported the metrics.
+    """
+
+    name: str
+    config: str
+    url: str
+    sha256: Optional[str]
+    format: str = "eql"
+    metrics: Dict[str, float] = field(default_factory=dict)
+    source: str = ""
+
+    def __post_init__(self):
+        if self.format not in FORMATS:
+            raise ValueError(f"model {self.name}: unknown format {self.format!r}; use {FORMATS}")
+
+
+_EXTRA: Dict[str, ModelEntry] = {}
+
+
+def _load(path: str) -> Dict[str, ModelEntry]:
+    with open(path) as f:
+        data = json.load(f)
+    out = {}
+    for name, entry in data.get("models", {}).items():
+        out[name] = ModelEntry(name=name, **entry)
+    return out
+
+
+def all_models() -> Dict[str, ModelEntry]:
+    models = _load(SHIPPED_REGISTRY)
+    extra = os.environ.get("EQL_MODEL_ZOO_REGISTRY")
+    if extra:
+        if not os.path.isfile(extra):
+            raise FileNotFoundError(f"$EQL_MODEL_ZOO_REGISTRY: {extra} not found")
+        models.update(_load(extra))
+    models.update(_EXTRA)
+    return models
+
+
+def list_models() -> List[str]:
+    return sorted(all_models())
+
+
+def get_entry(name: str) -> ModelEntry:
+    models = all_models()
+    if name not in models:
+        raise KeyError(f"no model named {name!r} in eql's model zoo; known: {sorted(models)}")
+    return models[name]
+
+
+def register_model(entry: ModelEntry) -> None:
+    """Adds (or replaces) an entry for this process."""
+    _EXTRA[entry.name] = entry
+
+
+def write_registry_entry(path: str, entry: ModelEntry) -> None:
+    """Adds ``entry`` to the registry json at ``path`` (created if missing), atomically."""
+    data = {"models": {}}
+    if os.path.isfile(path):
+        with open(path) as f:
+            data = json.load(f)
+    fields = {k: v for k, v in entry.__dict__.items() if k != "name"}
+    data.setdefault("models", {})[entry.name] = fields
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(data, f, indent=2, sort_keys=True)
+        f.write("\n")
+    os.replace(tmp, path)
