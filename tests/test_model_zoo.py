@@ -315,3 +315,11 @@ def test_offline_train_net_prints_one_clear_message(zoo, tiny_synthetic, tmp_pat
     assert "Traceback" not in proc.stderr
     (line,) = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
     assert "http://127.0.0.1:9/model.pth" in line and "put it at" in line
+
+
+def test_detectron2_paths_keep_their_handler():
+    from detectron2.utils.file_io import PathManager
+
+    handlers = PathManager._path_handlers
+    assert "eql://" in handlers and "detectron2://" in handlers
+    assert type(handlers["detectron2://"]).__name__ != "EQLModelZooHandler"
