@@ -4,6 +4,7 @@ import os
 import numpy as np
 import pytest
 import torch
+from conftest import scale_category_ids
 from detectron2.data import DatasetCatalog
 from detectron2.structures import Boxes, BoxMode, Instances
 
@@ -14,14 +15,7 @@ from eql.evaluation import LVISEvaluator
 def _renumbered(tmp_path, path, drop_annotations=False):
     """The json with category ids x10 (so contiguous id != json id - 1)."""
     with open(path) as f:
-        data = json.load(f)
-    for c in data["categories"]:
-        c["id"] *= 10
-    for a in data["annotations"]:
-        a["category_id"] *= 10
-    for img in data["images"]:
-        img["neg_category_ids"] = [c * 10 for c in img["neg_category_ids"]]
-        img["not_exhaustive_category_ids"] = [c * 10 for c in img["not_exhaustive_category_ids"]]
+        data = scale_category_ids(json.load(f))
     if drop_annotations:
         del data["annotations"]
     out = tmp_path / ("test_dev.json" if drop_annotations else "val_x10.json")

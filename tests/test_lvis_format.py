@@ -3,6 +3,7 @@ import json
 import os
 
 import pytest
+from conftest import scale_category_ids
 from detectron2.data import DatasetCatalog, MetadataCatalog
 
 from eql.data import DatasetFormatError, get_category_stats, load_lvis_format_json
@@ -23,15 +24,7 @@ def small_json(tiny_synthetic):
 
 def test_records_carry_contiguous_image_labels(tmp_path, small_json):
     # renumber categories: json ids 10, 20, ... -> contiguous 0, 1, ...
-    data = copy.deepcopy(small_json)
-    for c in data["categories"]:
-        c["id"] *= 10
-    for a in data["annotations"]:
-        a["category_id"] *= 10
-    for img in data["images"]:
-        img["neg_category_ids"] = [c * 10 for c in img["neg_category_ids"]]
-        img["not_exhaustive_category_ids"] = [c * 10 for c in img["not_exhaustive_category_ids"]]
-    path = _write(tmp_path, data)
+    path = _write(tmp_path, scale_category_ids(small_json))
     records = load_lvis_format_json(path, str(tmp_path), check_image_files=False)
     by_id = {img["id"]: img for img in small_json["images"]}
     anns = {}

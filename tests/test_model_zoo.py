@@ -216,10 +216,24 @@ def test_official_format_entry_is_converted_on_load(zoo):
             assert torch.equal(loaded[k], v), k
 
 
+def _eval_by_name(tiny_synthetic, out, name, env):
+    """tools/train_net.py --eval-only on tiny_synthetic with MODEL.WEIGHTS eql://<name>."""
+    from test_train_eval import _synthetic_args
+
+    cmd = [
+        sys.executable,
+        os.path.join(REPO, "tools", "train_net.py"),
+        "--eval-only",
+        *_synthetic_args(tiny_synthetic, out),
+        "MODEL.WEIGHTS",
+        f"eql://{name}",
+    ]
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO)
+
+
 def test_publish_then_eval_only_by_name(zoo, tiny_synthetic, tmp_path):
     """tools/publish_model.py writes file + registry entry; train_net --eval-only with
     MODEL.WEIGHTS eql://<name> downloads it from the local server and evaluates."""
-    from test_train_eval import _synthetic_args
 
     ckpt = tmp_path / "model_final.pth"
     torch.save({"model": zoo["state"], "optimizer": {}, "iteration": 3}, ckpt)
@@ -256,20 +270,7 @@ def test_publish_then_eval_only_by_name(zoo, tiny_synthetic, tmp_path):
     assert sha256_of(str(published)) == entry["sha256"]
     assert set(torch.load(published, weights_only=False)) == {"model"}  # optimizer stripped
     out = tmp_path / "evalrun"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            os.path.join(REPO, "tools", "train_net.py"),
-            "--eval-only",
-            *_synthetic_args(tiny_synthetic, out),
-            "MODEL.WEIGHTS",
-            "eql://test/published",
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=REPO,
-    )
+    proc = _eval_by_name(tiny_synthetic, out, "test/published", env)
     assert proc.returncode == 0, proc.stderr[-4000:]
     assert "copypaste: AP,AP50" in proc.stdout + proc.stderr
     assert (out / "inference" / "tiny_synthetic_val" / "lvis_instances_results.json").is_file()
@@ -277,8 +278,6 @@ def test_publish_then_eval_only_by_name(zoo, tiny_synthetic, tmp_path):
 
 
 def test_offline_train_net_prints_one_clear_message(zoo, tiny_synthetic, tmp_path):
-    from test_train_eval import _synthetic_args
-
     from eql.model_zoo import write_registry_entry
 
     registry = tmp_path / "registry.json"
@@ -297,20 +296,7 @@ def test_offline_train_net_prints_one_clear_message(zoo, tiny_synthetic, tmp_pat
         "EQL_MODEL_ZOO_REGISTRY": str(registry),
         "FVCORE_CACHE": str(tmp_path / "cache3"),
     }
-    proc = subprocess.run(
-        [
-            sys.executable,
-            os.path.join(REPO, "tools", "train_net.py"),
-            "--eval-only",
-            *_synthetic_args(tiny_synthetic, tmp_path / "out"),
-            "MODEL.WEIGHTS",
-            "eql://test/offline",
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=REPO,
-    )
+    proc = _eval_by_name(tiny_synthetic, tmp_path / "out", "test/offline", env)
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr
     (line,) = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
