@@ -148,14 +148,27 @@ def test_ap_fixed_by_hand(tmp_path, engine):
     ] == pytest.approx((51 / 101 + 1) / 2)
 
 
-def test_ap_pool_by_hand(tmp_path):
+@pytest.mark.parametrize("engine", ["lvis_api", "faster_coco_eval"])
+def test_ap_pool_by_hand(tmp_path, engine):
     path, dets = _hand_case(tmp_path)
     # pooled ranking: .95 TP, .9 TP, .8 FP, .1 TP over 3 objects -> precision 1 up to recall 2/3,
     # then 3/4: 67 of the 101 recall points at 1, 34 at 0.75
-    assert pooled_ap(path, dets, "bbox") == pytest.approx((67 + 34 * 0.75) / 101)
+    assert pooled_ap(path, dets, "bbox", engine) == pytest.approx((67 + 34 * 0.75) / 101)
     # a well-calibrated rare detection (score above the false positive) pools perfectly
     dets[2]["score"] = 0.85
-    assert pooled_ap(path, dets, "bbox") == pytest.approx(1.0)
+    assert pooled_ap(path, dets, "bbox", engine) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("iou_type", ["bbox", "segm"])
+def test_ap_pool_engines_agree(eval_set, iou_type):
+    """The pooled-dataset route (C++) equals pooling lvis-api's own matches, with negative and
+    not-exhaustive classes, over many classes and images."""
+    path, gt = eval_set
+    dets = generate_detections(gt, 40, seed=5, with_masks=iou_type == "segm")
+    ref = pooled_ap(path, dets, iou_type, "lvis_api")
+    fast = pooled_ap(path, dets, iou_type, "faster_coco_eval")
+    assert 0.05 < ref < 0.95
+    assert fast == pytest.approx(ref, abs=1e-6)
 
 
 def test_reports_written(tmp_path, eval_set):

@@ -189,7 +189,7 @@ class LVISEvaluator(DatasetEvaluator):
         fixed = cap_detections_per_class(results, self._dets_per_class)
         m = evaluate_lvis(gt, fixed, task, self._engine, max_dets_per_image=-1).summary
         out = {f"{k}^Fixed": m[k] * 100 for k in ("AP", "APr", "APc", "APf")}
-        out["AP^Pool"] = pooled_ap(self._json_file, fixed, task) * 100
+        out["AP^Pool"] = pooled_ap(self._json_file, fixed, task, self._engine) * 100
         return out
 
     def _write_results(self, results: List[Dict]) -> None:
