@@ -56,7 +56,8 @@ def read_lvis_json(json_file: str, require_annotations: bool = False) -> Dict:
         if "id" not in cat or "name" not in cat:
             raise DatasetFormatError(f"{json_file}: categories[{k}] needs 'id' and 'name'")
     cat_ids = [c["id"] for c in data["categories"]]
-    if len(set(cat_ids)) != len(cat_ids):
+    known = set(cat_ids)
+    if len(known) != len(cat_ids):
         raise DatasetFormatError(f"{json_file}: field 'categories' has duplicate ids")
     image_ids = set()
     for k, img in enumerate(data["images"]):
@@ -68,14 +69,13 @@ def read_lvis_json(json_file: str, require_annotations: bool = False) -> Dict:
                 f"{json_file}: images[{k}] (id {img['id']}) needs 'file_name' or 'coco_url'"
             )
         for key in ("neg_category_ids", "not_exhaustive_category_ids"):
-            bad = [c for c in img.get(key, []) if c not in set(cat_ids)]
+            bad = [c for c in img.get(key, []) if c not in known]
             if bad:
                 raise DatasetFormatError(
                     f"{json_file}: images[{k}] (id {img['id']}) field '{key}' has unknown "
                     f"category ids {bad[:5]}"
                 )
         image_ids.add(img["id"])
-    known = set(cat_ids)
     ann_ids = set()
     for k, ann in enumerate(data.get("annotations", [])):
         for key in ("id", "image_id", "category_id", "bbox"):
