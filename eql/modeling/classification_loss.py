@@ -10,7 +10,6 @@ from torch import nn
 from ..losses import SigmoidCrossEntropy, SigmoidEQL, suppression_strength
 
 logger = logging.getLogger(__name__)
-_LOGGED = set()
 
 
 def train_set_image_counts(cfg) -> Tuple[List[int], int]:
@@ -59,13 +58,10 @@ def suppression_from_config(cfg) -> torch.Tensor:
     n = torch.tensor(counts, dtype=torch.float64)
     tail_ratio = float((suppression.double() * n).sum() / n.sum()) if n.sum() > 0 else 0.0
     num_tail = int((freq < lam).sum())
-    message = (
+    logger.info(
         f"EQL: lambda = {lam:.6g} ({name}); {num_tail} of {len(counts)} classes have f < lambda; "
         f"tail ratio TR(lambda) = {tail_ratio:.4f} ({num_images} annotated training images)"
     )
-    if message not in _LOGGED:  # once, not once per cascade stage
-        _LOGGED.add(message)
-        logger.info(message)
     return suppression
 
 

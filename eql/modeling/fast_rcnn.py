@@ -47,10 +47,10 @@ class EQLFastRCNNOutputLayers(FastRCNNOutputLayers):
             nn.init.constant_(self.cls_score.bias, -math.log((1 - prior_prob) / prior_prob))
 
     @classmethod
-    def from_config(cls, cfg, input_shape):
+    def from_config(cls, cfg, input_shape, cls_loss=None):
         ret = super().from_config(cfg, input_shape)
         ret.pop("use_sigmoid_ce")
-        ret["cls_loss"] = build_classification_loss(cfg)
+        ret["cls_loss"] = cls_loss if cls_loss is not None else build_classification_loss(cfg)
         ret["prior_prob"] = cfg.MODEL.EQL.PRIOR_PROB
         ret["use_image_labels"] = cfg.MODEL.EQL.USE_IMAGE_LEVEL_LABELS
         return ret
