@@ -260,7 +260,8 @@ def pooled_ap(
     LVIS (federated: only classes annotated or negative in the image count; unmatched detections
     of a not-exhaustive class are ignored); precision is interpolated at 101 recall points and
     averaged over IoU 0.50:0.95, as LVIS's AP. No per-image cap. ``gt``: a json path (or, for
-    lvis_api, an ``lvis.LVIS``; for faster_coco_eval, a dataset dict).
+    lvis_api, an ``lvis.LVIS``; for faster_coco_eval, a dataset dict or a
+    ``faster_coco_eval.COCO``).
 
     faster_coco_eval: every (image, class) pair of the ground truth becomes an image of one pooled
     class, so that the engine matches within (image, class) and ranks across classes.
@@ -368,6 +369,8 @@ def _pooled_ap_faster(gt, results: Sequence[Dict], iou_type: str) -> float:
     if isinstance(gt, str):
         with open(gt) as f:
             gt = json.load(f)
+    elif hasattr(gt, "dataset"):  # a faster_coco_eval.COCO
+        gt = gt.dataset
     pooled_gt, dets = pooled_dataset(gt, results)
     if not dets or not pooled_gt["annotations"]:
         return float("nan")

@@ -6,6 +6,7 @@ LVIS results json; for a json without annotations (test-dev) that file is the ou
 submitted. Optional: per-category reports (CSV, PNG) and AP^Fixed / AP^Pool (Dave et al. 2021).
 """
 
+import functools
 import itertools
 import json
 import logging
@@ -123,7 +124,10 @@ class LVISEvaluator(DatasetEvaluator):
     def reset(self):
         self._predictions = []
 
+    @functools.cached_property
     def _contiguous_to_category_id(self) -> List[int]:
+        """json category id of each contiguous class (read from the metadata, which the dataset's
+        loader fills, on the first processed batch)."""
         id_map = getattr(self._metadata, "thing_dataset_id_to_contiguous_id", None)
         if id_map is None:  # detectron2's LVIS loader: json id = contiguous id + 1
             return list(range(1, len(self._metadata.thing_classes) + 1))
@@ -131,7 +135,7 @@ class LVISEvaluator(DatasetEvaluator):
         return [inverse[j] for j in range(len(inverse))]
 
     def process(self, inputs, outputs):
-        to_id = self._contiguous_to_category_id()
+        to_id = self._contiguous_to_category_id
         for inp, out in zip(inputs, outputs):
             pred = {"image_id": inp["image_id"]}
             if "instances" in out:
@@ -150,11 +154,10 @@ class LVISEvaluator(DatasetEvaluator):
         results = list(itertools.chain(*[p.get("instances", []) for p in predictions]))
         with open(self._json_file) as f:
             gt_dataset = json.load(f)
-        if self._ap_fixed:
-            submission = cap_detections_per_class(results, self._dets_per_class)
-        else:
-            submission = cap_detections_per_image(results, self._max_dets)
-        self._write_results(submission)
+        fixed = cap_detections_per_class(results, self._dets_per_class) if self._ap_fixed else None
+        self._write_results(
+            fixed if fixed is not None else cap_detections_per_image(results, self._max_dets)
+        )
         if "annotations" not in gt_dataset:
             logger.info(f"{self._json_file} has no annotations: results written, not evaluated")
             return {}
@@ -168,8 +171,8 @@ class LVISEvaluator(DatasetEvaluator):
             metrics = evaluate_lvis(gt, results, task, self._engine, self._max_dets)
             out[task] = metrics_in_percent(metrics)
             per_category[task] = metrics
-            if self._ap_fixed:
-                out[task].update(self._fixed_and_pooled(gt, results, task))
+            if fixed is not None:
+                out[task].update(self._fixed_and_pooled(gt, fixed, task))
             logger.info(
                 f"Evaluation results for {task} ({self._engine}):\n" + create_small_table(out[task])
             )
@@ -178,18 +181,21 @@ class LVISEvaluator(DatasetEvaluator):
         return out
 
     def _ground_truth(self, gt_dataset):
+        """The engine's ground-truth object, built once per evaluation (every task, AP^Fixed and
+        AP^Pool use it)."""
         if self._engine == "faster_coco_eval":
             from faster_coco_eval import COCO
 
             return COCO(gt_dataset)
-        return self._json_file
+        from lvis import LVIS  # its constructor only reads a path
 
-    def _fixed_and_pooled(self, gt, results, task) -> Dict[str, float]:
-        """AP^Fixed (and its r/c/f split) and AP^Pool, in %."""
-        fixed = cap_detections_per_class(results, self._dets_per_class)
+        return LVIS(self._json_file)
+
+    def _fixed_and_pooled(self, gt, fixed, task) -> Dict[str, float]:
+        """AP^Fixed (and its r/c/f split) and AP^Pool of the per-class-capped detections, in %."""
         m = evaluate_lvis(gt, fixed, task, self._engine, max_dets_per_image=-1).summary
         out = {f"{k}^Fixed": m[k] * 100 for k in ("AP", "APr", "APc", "APf")}
-        out["AP^Pool"] = pooled_ap(self._json_file, fixed, task, self._engine) * 100
+        out["AP^Pool"] = pooled_ap(gt, fixed, task, self._engine) * 100
         return out
 
     def _write_results(self, results: List[Dict]) -> None:
