@@ -16,7 +16,6 @@ logger = logging.getLogger(__name__)
 # LVIS's bin edges, in training images: rare <= 10 < common <= 100 < frequent.
 LVIS_RARE_MAX_IMAGES = 10
 LVIS_COMMON_MAX_IMAGES = 100
-FREQUENCY_BINS = ("r", "c", "f")
 
 STATS_CACHE_SUFFIX = ".category_stats.json"
 _STATS_FORMAT_VERSION = 1

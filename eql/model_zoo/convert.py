@@ -13,9 +13,6 @@ from typing import Dict
 
 import torch
 
-CLS_KEYS = ("roi_heads.box_predictor.cls_score.weight", "roi_heads.box_predictor.cls_score.bias")
-TRAINING_STATE = ("optimizer", "scheduler", "iteration", "trainer")
-
 
 def _cls_keys(state: Dict) -> list:
     """cls_score keys of every box predictor (one, or one per cascade stage)."""
