@@ -8,41 +8,51 @@ from detectron2.config import CfgNode as CN
 REPO_CONFIGS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
 
 
-EQL_LOSSES = ("eql", "sigmoid_ce")
-WEIGHT_FUNCTIONS = ("threshold", "exponential", "gompertz")
+# flat MODEL.EQL keys of eql 0.1, now in the node of the loss they belong to
+MOVED_KEYS = {
+    f"MODEL.EQL.{k}": f"MODEL.EQL.EQL.{k}"
+    for k in (
+        "LAMBDA",
+        "TAIL_IMAGE_COUNT",
+        "WEIGHT_FUNCTION",
+        "GOMPERTZ_B",
+        "GOMPERTZ_C",
+        "USE_IMAGE_LEVEL_LABELS",
+    )
+}
 
 
 def add_eql_config(cfg):
     """Adds eql's keys to ``cfg`` (a detectron2 CfgNode), in place."""
+    from .modeling.losses import CLASSIFICATION_LOSS_REGISTRY
+
     _C = cfg
     _C.MODEL.EQL = CN()
-    # Classification loss of the box predictor (EQLStandardROIHeads / EQLCascadeROIHeads):
-    # "eql" (sigmoid Equalization Loss) or "sigmoid_ce" (the sigmoid cross-entropy baseline).
+    # Classification loss of eql's heads (README: the loss table): "sigmoid_ce", "eql", "eqlv2"
+    # in EQLStandardROIHeads / EQLCascadeROIHeads; "focal", "efl" in EQLRetinaNet. The keys of a
+    # loss are in its own node below (MODEL.EQL.EQL, MODEL.EQL.EQLV2, MODEL.EQL.EFL).
     _C.MODEL.EQL.LOSS = "eql"
-    # lambda: classes whose image frequency f_j (images with class j / annotated training images)
-    # is below it are tail classes. LVIS v1: 0.0011 (815 of 1,203); v0.5: 0.00177 (915 of 1,230).
-    _C.MODEL.EQL.LAMBDA = 0.0011
-    # If > 0, a class is tail iff it is in fewer than this many training images (replaces LAMBDA
-    # by TAIL_IMAGE_COUNT / number of annotated training images).
-    _C.MODEL.EQL.TAIL_IMAGE_COUNT = 0
-    # Suppression strength T(f) in [0, 1] of a class's negative gradients for foreground
-    # proposals: "threshold" (1 if f < lambda, the paper's), "exponential" or "gompertz"
-    # (smooth decays centred on lambda; exact forms in eql/losses/suppression.py).
-    _C.MODEL.EQL.WEIGHT_FUNCTION = "threshold"
-    # Gompertz form T(f) = 1 - exp(-B exp(-C f / lambda)): plateau and steepness (T(lambda)=1/2).
-    _C.MODEL.EQL.GOMPERTZ_B = 20.0
-    _C.MODEL.EQL.GOMPERTZ_C = 3.3621
-    # Initial probability of every class: the classification bias starts at -log((1 - p) / p),
-    # as in the official EQL code (0.001); 0 keeps detectron2's zero bias.
+    # Initial probability of every class in the ROI box predictor: the class biases start at
+    # -log((1 - p) / p), as in the official EQL code (0.001); 0 keeps detectron2's zero bias. An
+    # objectness logit (EQLv2) starts at 0.
     _C.MODEL.EQL.PRIOR_PROB = 0.001
-    # LVIS image-level rule (paper section 4.2): classes in a proposal's image's positive set or
-    # neg_category_ids keep weight 1. False reproduces the official code (no such rule).
-    _C.MODEL.EQL.USE_IMAGE_LEVEL_LABELS = True
-    # Where f_j comes from: "dataset" (statistics of DATASETS.TRAIN: detectron2's shipped counts
-    # for lvis_v1_train, else computed from the json) or a json file with "categories"
-    # ([{"id", "image_count"}]) and "num_images_with_annotations"; "none" builds a model for
-    # inference only (the model zoo does this), whose EQL loss refuses to train.
+    # Where class frequencies come from (losses that use them: eql): "dataset" (statistics of
+    # DATASETS.TRAIN: detectron2's shipped counts for lvis_v1_train, else computed from the json)
+    # or a json file with "categories" ([{"id", "image_count"}]) and
+    # "num_images_with_annotations"; "none" builds a model for inference only (the model zoo
+    # does this), whose frequency-based loss refuses to train.
     _C.MODEL.EQL.FREQUENCY_SOURCE = "dataset"
+    # Gradient diagnostics: every PERIOD iterations (and at the end of training) write each
+    # class's accumulated positive / negative gradient magnitude of the classification loss and
+    # their ratio to OUTPUT_DIR/gradient_stats.json, and the ratio's mean over rare / common /
+    # frequent classes to the event storage (TensorBoard). 0: off.
+    _C.MODEL.EQL.GRADIENT_STATS = CN()
+    _C.MODEL.EQL.GRADIENT_STATS.PERIOD = 0
+    for name, entry in sorted(CLASSIFICATION_LOSS_REGISTRY):
+        if entry.config_node:
+            node = CN()
+            entry.add_config(node)
+            _C.MODEL.EQL[entry.config_node] = node
     # LVIS evaluation.
     _C.TEST.LVIS = CN()
     # Cap of detections per image in LVIS evaluation (lvis-api keeps the top-scoring ones
@@ -70,34 +80,46 @@ def add_eql_config(cfg):
     return cfg
 
 
+def loss_head_of(cfg):
+    """Where MODEL.EQL.LOSS is used by this config: "dense" (EQLRetinaNet), "roi" (eql's ROI
+    heads, or any ROI heads built on them), or None (the model has no eql head)."""
+    from detectron2.modeling import ROI_HEADS_REGISTRY
+
+    from .modeling.losses import DENSE_HEAD, ROI_HEAD
+    from .modeling.roi_heads import EQLROIHeadsMixin
+
+    if cfg.MODEL.META_ARCHITECTURE == "EQLRetinaNet":
+        return DENSE_HEAD
+    name = cfg.MODEL.ROI_HEADS.NAME
+    if name in ROI_HEADS_REGISTRY and issubclass(ROI_HEADS_REGISTRY.get(name), EQLROIHeadsMixin):
+        return ROI_HEAD
+    return None
+
+
 def validate_eql_config(cfg) -> None:
     """Fails with a message naming the key when MODEL.EQL holds an unknown name or a value out of
-    range."""
+    range, when the loss cannot work in the config's head, or when the config sets a detectron2
+    key that eql's heads do not honour."""
+    from .modeling.losses import CLASSIFICATION_LOSS_REGISTRY, ROI_HEAD, check_head, get_loss_entry
+
     eql = cfg.MODEL.EQL
-
-    def fail(key, msg):
-        raise ValueError(f"MODEL.EQL.{key}: {msg}")
-
-    if eql.LOSS not in EQL_LOSSES:
-        fail("LOSS", f"unknown loss {eql.LOSS!r}; choose one of {list(EQL_LOSSES)}")
-    if eql.WEIGHT_FUNCTION not in WEIGHT_FUNCTIONS:
-        fail(
-            "WEIGHT_FUNCTION",
-            f"unknown function {eql.WEIGHT_FUNCTION!r}; choose one of {list(WEIGHT_FUNCTIONS)}",
+    get_loss_entry(eql.LOSS)
+    for _, entry in CLASSIFICATION_LOSS_REGISTRY:
+        entry.validate(cfg)
+    head = loss_head_of(cfg)
+    if head is not None:
+        where = "EQLRetinaNet" if head != ROI_HEAD else f"the ROI heads {cfg.MODEL.ROI_HEADS.NAME}"
+        check_head(eql.LOSS, head, where)
+    if head == ROI_HEAD and cfg.MODEL.ROI_BOX_HEAD.USE_FED_LOSS:
+        raise ValueError(
+            "MODEL.ROI_BOX_HEAD.USE_FED_LOSS: eql's box predictor does not apply detectron2's "
+            f"federated loss (MODEL.EQL.LOSS {eql.LOSS!r} is used instead); set it to False"
         )
-    if not 0 < eql.LAMBDA <= 1:
-        fail("LAMBDA", f"must be in (0, 1], got {eql.LAMBDA}")
-    if eql.TAIL_IMAGE_COUNT < 0 or int(eql.TAIL_IMAGE_COUNT) != eql.TAIL_IMAGE_COUNT:
-        fail("TAIL_IMAGE_COUNT", f"must be an integer >= 0, got {eql.TAIL_IMAGE_COUNT}")
     if not 0 <= eql.PRIOR_PROB < 1:
-        fail("PRIOR_PROB", f"must be in [0, 1), got {eql.PRIOR_PROB}")
-    if eql.GOMPERTZ_B <= 0 or eql.GOMPERTZ_C <= 0:
-        fail(
-            "GOMPERTZ_B",
-            f"GOMPERTZ_B and GOMPERTZ_C must be > 0, got {eql.GOMPERTZ_B}, " f"{eql.GOMPERTZ_C}",
-        )
-    if not isinstance(eql.USE_IMAGE_LEVEL_LABELS, bool):
-        fail("USE_IMAGE_LEVEL_LABELS", f"must be True or False, got {eql.USE_IMAGE_LEVEL_LABELS!r}")
+        raise ValueError(f"MODEL.EQL.PRIOR_PROB: must be in [0, 1), got {eql.PRIOR_PROB}")
+    period = eql.GRADIENT_STATS.PERIOD
+    if not isinstance(period, int) or period < 0:
+        raise ValueError(f"MODEL.EQL.GRADIENT_STATS.PERIOD: must be an integer >= 0, got {period}")
     if cfg.TEST.LVIS.ENGINE not in ("faster_coco_eval", "lvis_api"):
         raise ValueError(
             f"TEST.LVIS.ENGINE: unknown engine {cfg.TEST.LVIS.ENGINE!r}; choose "
@@ -105,7 +127,9 @@ def validate_eql_config(cfg) -> None:
         )
     src = eql.FREQUENCY_SOURCE
     if src not in ("dataset", "none") and not os.path.isfile(os.path.expanduser(src)):
-        fail("FREQUENCY_SOURCE", f"'dataset', 'none' or an existing json file, got {src!r}")
+        raise ValueError(
+            f"MODEL.EQL.FREQUENCY_SOURCE: 'dataset', 'none' or an existing json file, got {src!r}"
+        )
 
 
 def repo_config_path(relative: str) -> str:
@@ -162,7 +186,24 @@ def load_config(config_file: str, opts=()):
     if os.path.abspath(config_file).startswith(os.path.abspath(REPO_CONFIGS)):
         link_detectron2_configs()
     cfg = get_eql_cfg()
-    cfg.merge_from_file(config_file)
-    cfg.merge_from_list(list(opts))
+    try:
+        cfg.merge_from_file(config_file)
+        cfg.merge_from_list(list(opts))
+    except (KeyError, AssertionError) as e:  # yacs: file / command-line key not in the config
+        moved = moved_key_message(str(e))
+        if moved:
+            raise ValueError(f"{config_file}: {moved}") from None
+        raise
     validate_eql_config(cfg)
     return cfg
+
+
+def moved_key_message(error: str) -> str:
+    """A hint for yacs's "Non-existent (config) key: K" error when eql moved K, else ""."""
+    key = error.strip("'\"").rsplit("key: ", 1)[-1].strip()
+    if key in MOVED_KEYS:
+        return (
+            f"{key} has moved to {MOVED_KEYS[key]} (each loss's keys are in its own node of "
+            "MODEL.EQL)"
+        )
+    return ""

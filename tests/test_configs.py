@@ -31,13 +31,27 @@ def test_configs_found():
     names = {os.path.relpath(p, os.path.join(REPO, "configs")) for p in CONFIGS}
     assert "LVISv1-InstanceSegmentation/sigmoid_mask_rcnn_R_50_FPN_1x.yaml" in names
     assert "LVISv0.5-InstanceSegmentation/softmax_mask_rcnn_R_50_FPN_1x.yaml" in names
-    # the matrix: LVIS v0.5 / v1 x Mask / Cascade Mask R-CNN x 3 backbones x 3 losses
+    # the matrix: LVIS v0.5 / v1 x Mask / Cascade Mask R-CNN x 3 backbones x losses x RFS on / off
     for v in ("v0.5", "v1"):
-        for loss in ("sigmoid", "eql", "eql_rfs"):
-            for arch in ("mask_rcnn", "cascade_mask_rcnn"):
-                for bb in ("R_50", "R_101", "X_101_32x8d"):
-                    assert f"LVIS{v}-InstanceSegmentation/{loss}_{arch}_{bb}_FPN_1x.yaml" in names
+        for loss in ("sigmoid", "eql", "eqlv2"):
+            for rfs in ("", "_rfs"):
+                for arch in ("mask_rcnn", "cascade_mask_rcnn"):
+                    for bb in ("R_50", "R_101", "X_101_32x8d"):
+                        name = f"LVIS{v}-InstanceSegmentation/{loss}{rfs}_{arch}_{bb}_FPN_1x.yaml"
+                        assert name in names
     assert "LVISv0.5-InstanceSegmentation/official_eql_rfs_mask_rcnn_R_50_FPN_1x.yaml" in names
+    for bb in ("R_50", "R_101", "X_101_32x8d"):
+        for loss in ("efl", "focal"):
+            assert f"LVISv1-Detection/{loss}_rfs_retinanet_{bb}_FPN_1x.yaml" in names
+    assert "quick_schedules/synthetic_eqlv2_mask_rcnn_R_18_FPN_instant_test.yaml" in names
+    assert "quick_schedules/synthetic_efl_retinanet_R_18_FPN_instant_test.yaml" in names
+
+
+def _expected_loss(name):
+    for prefix, loss in (("sigmoid_", "sigmoid_ce"), ("eqlv2_", "eqlv2"), ("efl_", "efl")):
+        if name.startswith(prefix):
+            return loss
+    return {"focal": "focal"}.get(name.split("_")[0], "eql")
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: os.path.relpath(p, REPO))
@@ -45,30 +59,44 @@ def test_config_parses_and_builds(path):
     from detectron2.modeling import build_model
 
     cfg = load_config(path, ["MODEL.DEVICE", "cpu"])
-    assert cfg.MODEL.META_ARCHITECTURE == "EQLGeneralizedRCNN"
+    retinanet = cfg.MODEL.META_ARCHITECTURE == "EQLRetinaNet"
+    dense = "retinanet" in path.lower()
+    assert cfg.MODEL.META_ARCHITECTURE == ("EQLRetinaNet" if dense else "EQLGeneralizedRCNN")
+    num_classes = cfg.MODEL.RETINANET.NUM_CLASSES if retinanet else cfg.MODEL.ROI_HEADS.NUM_CLASSES
     if "LVISv1" in path:
-        assert cfg.MODEL.ROI_HEADS.NUM_CLASSES == 1203 and cfg.DATASETS.TRAIN == ("lvis_v1_train",)
+        assert num_classes == 1203 and cfg.DATASETS.TRAIN == ("lvis_v1_train",)
     if "LVISv0.5" in path:
-        assert cfg.MODEL.ROI_HEADS.NUM_CLASSES == 1230
+        assert num_classes == 1230
     name = os.path.basename(path)
-    if "LVIS" in path and not name.startswith("softmax_"):
-        expected_loss = "sigmoid_ce" if name.startswith("sigmoid_") else "eql"
-        assert cfg.MODEL.EQL.LOSS == expected_loss
-        assert cfg.MODEL.EQL.LAMBDA == (0.0011 if "LVISv1" in path else 0.00177)
-        cascade = "cascade" in name
-        assert cfg.MODEL.ROI_HEADS.NAME == (
-            "EQLCascadeROIHeads" if cascade else "EQLStandardROIHeads"
-        )
+    if "LVIS" in path and not name.startswith(("softmax_", "Base-")):
+        assert cfg.MODEL.EQL.LOSS == _expected_loss(name)
+        assert cfg.MODEL.EQL.EQL.LAMBDA == (0.0011 if "LVISv1" in path else 0.00177)
         rfs = "_rfs_" in name
         assert (cfg.DATALOADER.SAMPLER_TRAIN == "RepeatFactorTrainingSampler") == rfs
         assert cfg.TEST.DETECTIONS_PER_IMAGE == 300
-        assert cfg.MODEL.ROI_HEADS.SCORE_THRESH_TEST == 0.0001
+        if retinanet:
+            assert cfg.MODEL.RETINANET.SCORE_THRESH_TEST == 0.0001 and not cfg.MODEL.MASK_ON
+        else:
+            cascade = "cascade" in name
+            assert cfg.MODEL.ROI_HEADS.NAME == (
+                "EQLCascadeROIHeads" if cascade else "EQLStandardROIHeads"
+            )
+            assert cfg.MODEL.ROI_HEADS.SCORE_THRESH_TEST == 0.0001
+        if name.startswith("eqlv2"):
+            assert cfg.MODEL.EQL.PRIOR_PROB == 0.0  # as the official code
     # the training sets (real LVIS, the default synthetic folder) are not here: give the loss a
     # uniform category-count file so that the model builds
     cfg.defrost()
-    cfg.MODEL.EQL.FREQUENCY_SOURCE = _uniform_counts(cfg.MODEL.ROI_HEADS.NUM_CLASSES)
+    cfg.MODEL.EQL.FREQUENCY_SOURCE = _uniform_counts(num_classes)
     model = build_model(cfg)
+    if retinanet:
+        assert model.cls_loss.num_classes == num_classes
+        return
     predictors = model.roi_heads.box_predictor
     predictors = list(predictors) if isinstance(predictors, torch.nn.ModuleList) else [predictors]
     for head in predictors:
         assert head.cls_score.out_features == cfg.MODEL.ROI_HEADS.NUM_CLASSES + 1
+        if name.startswith("softmax_"):
+            assert type(head).__name__ == "FastRCNNOutputLayers"  # detectron2's own
+        else:
+            assert head.cls_loss.objectness == (cfg.MODEL.EQL.LOSS == "eqlv2")

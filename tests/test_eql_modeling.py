@@ -13,7 +13,7 @@ from detectron2.structures import Boxes, Instances
 from detectron2.utils.events import EventStorage
 
 from eql.config import load_config
-from eql.losses import SigmoidEQL
+from eql.losses import SigmoidEQL, sigmoid_eql_loss
 from eql.modeling import EQLFastRCNNOutputLayers, ImageLabels
 
 C = 6
@@ -69,7 +69,7 @@ def test_suppression_from_the_training_statistics(tmp_path):
     cfg = _predictor_cfg(tmp_path, [1, 10, 11, 50, 0, 200])
     predictor = EQLFastRCNNOutputLayers(cfg, ShapeSpec(channels=16))
     assert predictor.cls_loss.suppression.tolist() == [1, 1, 0, 0, 1, 0]
-    cfg = _predictor_cfg(tmp_path, [1, 10, 11, 50, 0, 200], "MODEL.EQL.TAIL_IMAGE_COUNT", "11")
+    cfg = _predictor_cfg(tmp_path, [1, 10, 11, 50, 0, 200], "MODEL.EQL.EQL.TAIL_IMAGE_COUNT", "11")
     assert EQLFastRCNNOutputLayers(cfg, ShapeSpec(channels=16)).cls_loss.suppression.tolist() == [
         1,
         1,
@@ -78,7 +78,7 @@ def test_suppression_from_the_training_statistics(tmp_path):
         1,
         0,
     ]
-    cfg = _predictor_cfg(tmp_path, [1, 10, 11, 50, 0, 200], "MODEL.EQL.TAIL_IMAGE_COUNT", "12")
+    cfg = _predictor_cfg(tmp_path, [1, 10, 11, 50, 0, 200], "MODEL.EQL.EQL.TAIL_IMAGE_COUNT", "12")
     assert EQLFastRCNNOutputLayers(cfg, ShapeSpec(channels=16)).cls_loss.suppression.tolist() == [
         1,
         1,
@@ -123,17 +123,19 @@ def test_image_labels_exempt_classes_in_the_loss(tmp_path):
     exempt = torch.zeros(10, C, dtype=torch.bool)
     exempt[:6, [0, 1]] = True  # image 0: positive {0}, negative {1}; not-exhaustive is not exempt
     exempt[6:, 2] = True
-    expected = predictor.cls_loss(scores[:, :C], gt, exempt)
-    without = predictor.cls_loss(scores[:, :C], gt)
-    predictor.image_labels = labels
+    expected = sigmoid_eql_loss(scores[:, :C], gt, predictor.cls_loss.suppression, exempt)
+    without = sigmoid_eql_loss(scores[:, :C], gt, predictor.cls_loss.suppression)
     with EventStorage(0):
-        got = predictor.losses((scores, _), proposals)["loss_cls"]
-    assert got.item() == pytest.approx(expected.item(), rel=1e-6)
-    assert got.item() != pytest.approx(without.item(), rel=1e-6)
-    predictor.use_image_labels = False
-    with EventStorage(0):
+        got = predictor.losses((scores, _), proposals, labels)["loss_cls"]
         assert predictor.losses((scores, _), proposals)["loss_cls"].item() == pytest.approx(
             without.item(), rel=1e-6
+        )
+    assert got.item() == pytest.approx(expected.item(), rel=1e-6)
+    assert got.item() != pytest.approx(without.item(), rel=1e-6)
+    predictor.cls_loss.use_image_labels = False
+    with EventStorage(0):
+        assert predictor.losses((scores, _), proposals, labels)["loss_cls"].item() == (
+            pytest.approx(without.item(), rel=1e-6)
         )
 
 
@@ -166,7 +168,7 @@ def test_every_cascade_stage_uses_eql(tiny_synthetic, tmp_path):
     for k, p in enumerate(predictors):
         assert isinstance(p, EQLFastRCNNOutputLayers) and isinstance(p.cls_loss, SigmoidEQL)
         p.cls_loss.register_forward_hook(
-            lambda mod, inp, out, k=k: calls.append((k, inp[2] is not None))
+            lambda mod, inp, out, k=k: calls.append((k, inp[2].image_labels is not None))
         )
     model.train()
     batch = next(iter(build_detection_train_loader(cfg)))
@@ -186,11 +188,18 @@ def test_every_cascade_stage_uses_eql(tiny_synthetic, tmp_path):
     "key,value,match",
     [
         ("MODEL.EQL.LOSS", "focal", "MODEL.EQL.LOSS"),
-        ("MODEL.EQL.WEIGHT_FUNCTION", "cosine", "MODEL.EQL.WEIGHT_FUNCTION"),
-        ("MODEL.EQL.LAMBDA", "0.0", "MODEL.EQL.LAMBDA"),
-        ("MODEL.EQL.LAMBDA", "1.5", "MODEL.EQL.LAMBDA"),
+        ("MODEL.EQL.EQL.WEIGHT_FUNCTION", "cosine", "MODEL.EQL.EQL.WEIGHT_FUNCTION"),
+        ("MODEL.EQL.EQL.LAMBDA", "0.0", "MODEL.EQL.EQL.LAMBDA"),
+        ("MODEL.EQL.EQL.LAMBDA", "1.5", "MODEL.EQL.EQL.LAMBDA"),
         ("MODEL.EQL.PRIOR_PROB", "1.0", "MODEL.EQL.PRIOR_PROB"),
-        ("MODEL.EQL.TAIL_IMAGE_COUNT", "-3", "MODEL.EQL.TAIL_IMAGE_COUNT"),
+        ("MODEL.EQL.EQL.TAIL_IMAGE_COUNT", "-3", "MODEL.EQL.EQL.TAIL_IMAGE_COUNT"),
+        ("MODEL.EQL.EQL.GOMPERTZ_C", "0.0", "MODEL.EQL.EQL.GOMPERTZ_C"),
+        ("MODEL.EQL.EQLV2.GAMMA", "-1.0", "MODEL.EQL.EQLV2.GAMMA"),
+        ("MODEL.EQL.EFL.SCALE_FACTOR", "-1.0", "MODEL.EQL.EFL.SCALE_FACTOR"),
+        ("MODEL.EQL.GRADIENT_STATS.PERIOD", "-5", "MODEL.EQL.GRADIENT_STATS.PERIOD"),
+        ("MODEL.EQL.LOSS", "efl", "MODEL.EQL.LOSS"),  # a RetinaNet loss in the ROI heads
+        ("MODEL.ROI_BOX_HEAD.USE_FED_LOSS", "True", "MODEL.ROI_BOX_HEAD.USE_FED_LOSS"),
+        ("MODEL.EQL.LAMBDA", "0.01", "MODEL.EQL.EQL.LAMBDA"),  # moved key: the hint names both
         ("MODEL.EQL.FREQUENCY_SOURCE", "/nonexistent.json", "MODEL.EQL.FREQUENCY_SOURCE"),
         ("TEST.LVIS.ENGINE", "cocoapi", "TEST.LVIS.ENGINE"),
     ],
@@ -214,8 +223,8 @@ def test_default_lambdas_give_the_official_tail_sizes():
             REPO, "configs/LVISv0.5-InstanceSegmentation/" "eql_mask_rcnn_R_50_FPN_1x.yaml"
         )
     )
-    assert len(lvis_v1_train_stats().tail_classes(v1.MODEL.EQL.LAMBDA)) == 815
-    assert len(load_stats_file(V05_COUNTS).tail_classes(v05.MODEL.EQL.LAMBDA)) == 915
+    assert len(lvis_v1_train_stats().tail_classes(v1.MODEL.EQL.EQL.LAMBDA)) == 815
+    assert len(load_stats_file(V05_COUNTS).tail_classes(v05.MODEL.EQL.EQL.LAMBDA)) == 915
 
 
 def test_tail_ratio_tool(capsys):

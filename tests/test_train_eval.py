@@ -7,30 +7,31 @@ import sys
 
 import torch
 from conftest import INSTANT_CONFIG, REPO, instant_cfg
-from detectron2.modeling import ROI_HEADS_REGISTRY, StandardROIHeads
+from detectron2.modeling import ROI_HEADS_REGISTRY
 
-from eql.modeling import ImageLabelsROIHeadsMixin
+from eql.modeling import EQLFastRCNNOutputLayers, EQLStandardROIHeads
 
 
-@ROI_HEADS_REGISTRY.register()
-class _RecordingROIHeads(ImageLabelsROIHeadsMixin, StandardROIHeads):
-    """Standard ROI heads whose box predictor records the image labels it sees in losses()."""
+class _RecordingPredictor(EQLFastRCNNOutputLayers):
+    """Records the image labels its losses() is given."""
 
     seen = []
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        predictor = self.box_predictor
-        original = predictor.losses
-
-        def losses(predictions, proposals):
-            _RecordingROIHeads.seen.append(predictor.image_labels)
-            return original(predictions, proposals)
-
-        predictor.losses = losses
+    def losses(self, predictions, proposals, image_labels=None):
+        _RecordingPredictor.seen.append(image_labels)
+        return super().losses(predictions, proposals, image_labels)
 
 
-def test_image_labels_reach_the_roi_heads(tiny_synthetic, tmp_path):
+@ROI_HEADS_REGISTRY.register()
+class _RecordingROIHeads(EQLStandardROIHeads):
+    @classmethod
+    def _init_box_head(cls, cfg, input_shape):
+        ret = super()._init_box_head(cfg, input_shape)
+        ret["box_predictor"] = _RecordingPredictor(cfg, ret["box_head"].output_shape)
+        return ret
+
+
+def test_image_labels_reach_the_box_predictor(tiny_synthetic, tmp_path):
     from detectron2.data import DatasetCatalog, build_detection_train_loader
     from detectron2.modeling import build_model
     from detectron2.utils.events import EventStorage
@@ -40,11 +41,11 @@ def test_image_labels_reach_the_roi_heads(tiny_synthetic, tmp_path):
     model.train()
     batch = next(iter(build_detection_train_loader(cfg)))
     records = {r["image_id"]: r for r in DatasetCatalog.get("tiny_synthetic_train")}
-    _RecordingROIHeads.seen.clear()
+    _RecordingPredictor.seen.clear()
     with EventStorage(0):
         losses = model(batch)
     sum(losses.values()).backward()
-    (labels,) = _RecordingROIHeads.seen
+    (labels,) = _RecordingPredictor.seen
     assert len(labels) == len(batch) == 2
     for image_labels, inp in zip(labels, batch):
         expected = records[inp["image_id"]]["image_labels"]
@@ -53,11 +54,10 @@ def test_image_labels_reach_the_roi_heads(tiny_synthetic, tmp_path):
         assert image_labels.not_exhaustive.tolist() == expected["not_exhaustive"]
         # positive = the (contiguous) classes of the image's instances
         assert image_labels.positive.tolist() == sorted(set(inp["instances"].gt_classes.tolist()))
-    assert model.roi_heads.box_predictor.image_labels is None  # cleared after the call
     model.eval()
     with torch.no_grad():
         model(batch[:1])
-    assert len(_RecordingROIHeads.seen) == 1  # no losses at inference
+    assert len(_RecordingPredictor.seen) == 1  # no losses at inference
 
 
 def _run_train_net(*args, timeout=600):
@@ -141,7 +141,7 @@ def test_lvis_eql_config_trains_on_synthetic_data_on_cpu(tiny_synthetic, tmp_pat
         "MODEL.WEIGHTS": "",
         "DATASETS.TEST": "()",
         "MODEL.ROI_HEADS.NUM_CLASSES": "24",
-        "MODEL.EQL.LAMBDA": "0.11",
+        "MODEL.EQL.EQL.LAMBDA": "0.11",
         "SOLVER.IMS_PER_BATCH": "2",
         "SOLVER.MAX_ITER": "3",
         "SOLVER.BASE_LR": "0.002",

@@ -1,5 +1,12 @@
-"""Classification losses for long-tailed detection, in pure torch."""
+"""Classification losses for long-tailed recognition, in pure torch (no detectron2).
 
+Every loss is called as ``loss(logits, gt_classes, context)`` (eql/losses/base.py)."""
+
+from .base import ClassificationLoss, GradientRecord, positive_negative_sums
+from .context import ImageLabels, LossContext, image_index_of_rows
+from .efl import EqualizedFocalLoss, efl_focusing
+from .eqlv2 import EQLv2, eqlv2_class_weights, eqlv2_loss
+from .focal import SigmoidFocalLoss, focal_loss_with_statistics, sigmoid_focal_loss
 from .sigmoid_eql import (
     SigmoidCrossEntropy,
     SigmoidEQL,

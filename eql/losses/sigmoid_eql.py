@@ -17,7 +17,9 @@ from typing import Optional
 
 import torch
 import torch.nn.functional as F
-from torch import nn
+
+from .base import ClassificationLoss, autocast_disabled, compute_dtype
+from .context import LossContext
 
 
 def eql_weights(
@@ -75,9 +77,11 @@ def weighted_sigmoid_cross_entropy(
     still backpropagates."""
     if logits.shape[0] == 0:
         return logits.sum() * 0.0
+    z = logits.to(compute_dtype(logits))  # fp32 for half-precision logits (autocast)
     if weights is None:
-        weights = torch.ones_like(logits)
-    return _WeightedSigmoidCE.apply(logits, gt_classes, weights.to(logits.dtype))
+        weights = torch.ones_like(z)
+    with autocast_disabled(z.device):
+        return _WeightedSigmoidCE.apply(z, gt_classes, weights.to(z.dtype))
 
 
 def sigmoid_eql_loss(
@@ -88,42 +92,73 @@ def sigmoid_eql_loss(
 ) -> torch.Tensor:
     """EQL, eq. (7). logits (N, C), gt_classes (N,) in [0, C] (C = background), suppression (C,)
     = T(f_j), exempt (N, C) bool or None. Returns a scalar."""
-    weights = eql_weights(gt_classes, suppression.to(logits.dtype), exempt)
+    weights = eql_weights(gt_classes, suppression.to(compute_dtype(logits)), exempt)
     return weighted_sigmoid_cross_entropy(logits, gt_classes, weights)
 
 
-class SigmoidCrossEntropy(nn.Module):
-    """The sigmoid cross-entropy baseline with the loss-module interface of eql:
-    ``forward(logits (N, C), gt_classes (N,), exempt=None) -> scalar``."""
+def sigmoid_ce_gradient(
+    logits: torch.Tensor, gt_classes: torch.Tensor, weights: Optional[torch.Tensor], normalizer
+) -> torch.Tensor:
+    """d/dz of sum_ij w_ij BCE(z_ij, y_ij) / normalizer: (sigmoid(z) - y) w / normalizer."""
+    n, c = logits.shape
+    grad = torch.sigmoid(logits.detach().to(compute_dtype(logits)))
+    rows = (gt_classes < c).nonzero().squeeze(1)
+    grad[rows, gt_classes[rows]] -= 1.0
+    if weights is not None:
+        grad.mul_(weights)
+    return grad.div_(normalizer)
 
-    def __init__(self, num_classes: int):
-        super().__init__()
-        self.num_classes = num_classes
 
-    def forward(self, logits, gt_classes, exempt=None):
-        return weighted_sigmoid_cross_entropy(logits, gt_classes)
+class SigmoidCrossEntropy(ClassificationLoss):
+    """The sigmoid cross-entropy baseline: sum_ij BCE(z_ij, y_ij) / N over the C class logits
+    (detectron2's ``USE_SIGMOID_CE``)."""
+
+    def forward(self, logits, gt_classes, context: Optional[LossContext] = None):
+        self.check_inputs(logits, gt_classes)
+        loss = weighted_sigmoid_cross_entropy(logits, gt_classes)
+        if self.gradient_record is not None:
+            grad = sigmoid_ce_gradient(logits, gt_classes, None, max(logits.shape[0], 1))
+            self.gradient_record.add(grad, gt_classes)
+        return loss
 
 
-class SigmoidEQL(nn.Module):
-    """Sigmoid EQL as a module. The per-class suppression T(f_j) is a (non-persistent) buffer:
-    it follows the model across devices and is rebuilt from the dataset statistics, not loaded
-    from checkpoints.
+class SigmoidEQL(ClassificationLoss):
+    """Sigmoid EQL, eq. (7). The per-class suppression T(f_j) is a (non-persistent) buffer: it
+    follows the model across devices and is rebuilt from the dataset statistics, not loaded from
+    checkpoints.
 
     Args:
         suppression (C,): T(f_j) of every class.
+        use_image_labels: apply the LVIS image-level rule: classes in the positive or negative set
+            of a row's image (``context.image_labels``) keep weight 1.
     """
 
-    def __init__(self, suppression: torch.Tensor):
-        super().__init__()
+    def __init__(self, suppression: torch.Tensor, use_image_labels: bool = True):
         suppression = torch.as_tensor(suppression, dtype=torch.float32)
         if suppression.dim() != 1:
             raise ValueError(f"suppression must be (C,), got shape {tuple(suppression.shape)}")
         if suppression.numel() and (suppression.min() < 0 or suppression.max() > 1):
             raise ValueError("suppression values must lie in [0, 1]")
+        super().__init__(suppression.numel())
         self.register_buffer("suppression", suppression, persistent=False)
-        self.num_classes = suppression.numel()
+        self.use_image_labels = use_image_labels
 
-    def forward(self, logits, gt_classes, exempt=None):
-        if logits.shape[1] != self.num_classes:
+    def forward(self, logits, gt_classes, context: Optional[LossContext] = None):
+        if logits.dim() == 2 and logits.shape[1] != self.num_classes:
             raise ValueError(f"logits have {logits.shape[1]} classes, EQL has {self.num_classes}")
-        return sigmoid_eql_loss(logits, gt_classes, self.suppression, exempt)
+        self.check_inputs(logits, gt_classes)
+        exempt = None
+        if self.use_image_labels and context is not None:
+            exempt = context.image_class_mask(self.num_classes)
+        weights = eql_weights(gt_classes, self.suppression.to(compute_dtype(logits)), exempt)
+        loss = weighted_sigmoid_cross_entropy(logits, gt_classes, weights)
+        if self.gradient_record is not None:
+            grad = sigmoid_ce_gradient(logits, gt_classes, weights, max(logits.shape[0], 1))
+            self.gradient_record.add(grad, gt_classes)
+        return loss
+
+    def extra_repr(self) -> str:
+        return (
+            f"num_classes={self.num_classes}, tail={int((self.suppression > 0).sum())}, "
+            f"use_image_labels={self.use_image_labels}"
+        )

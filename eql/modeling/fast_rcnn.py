@@ -1,77 +1,96 @@
-"""The box predictor of eql: detectron2's FastRCNNOutputLayers with sigmoid scores and an eql
-classification loss (EQL or sigmoid CE) that sees each image's LVIS label sets."""
+"""The box predictor of eql: detectron2's FastRCNNOutputLayers whose classification loss and
+scores come from a registered eql loss (MODEL.EQL.LOSS), called with an explicit LossContext."""
 
-import logging
 import math
 from typing import List, Optional
 
 import torch
 from detectron2.config import configurable
-from detectron2.modeling.roi_heads.fast_rcnn import FastRCNNOutputLayers
+from detectron2.layers import cat
+from detectron2.modeling.roi_heads.fast_rcnn import (
+    FastRCNNOutputLayers,
+    _log_classification_stats,
+)
 from torch import nn
 
-from .classification_loss import build_classification_loss
-from .image_labels import ImageLabels, proposal_class_mask
-
-logger = logging.getLogger(__name__)
+from ..losses import ClassificationLoss, ImageLabels, LossContext, image_index_of_rows
+from .losses import ROI_HEAD, build_classification_loss
 
 
 class EQLFastRCNNOutputLayers(FastRCNNOutputLayers):
-    """FastRCNNOutputLayers whose ``loss_cls`` is ``cls_loss(logits (N, C), gt_classes (N,),
-    exempt (N, C) or None)``. Scores are sigmoids at inference (the background column of
-    ``cls_score`` is a dummy, as in detectron2's sigmoid CE: it gets no loss).
+    """FastRCNNOutputLayers with an eql classification loss.
 
-    ``image_labels`` (list[ImageLabels], set by the ROI heads during a training call) gives the
-    classes exempt from suppression: each proposal's image's positive and negative sets, when
-    ``use_image_labels``.
+    ``cls_score`` keeps detectron2's C + 1 outputs: the last is the loss's objectness logit when it
+    has one (EQLv2), else a dummy that gets no loss (as in detectron2's sigmoid CE). The loss
+    reads its ``num_logits`` columns; :meth:`predict_probs` returns its ``probabilities`` (and a
+    zero background column, which detectron2's inference drops).
     """
 
     @configurable
     def __init__(
-        self,
-        input_shape,
-        *,
-        cls_loss: nn.Module,
-        prior_prob: float = 0.0,
-        use_image_labels: bool = True,
-        **kwargs,
+        self, input_shape, *, cls_loss: ClassificationLoss, prior_prob: float = 0.0, **kwargs
     ):
-        kwargs["use_sigmoid_ce"] = True
+        if kwargs.get("use_fed_loss"):
+            raise ValueError(
+                "MODEL.ROI_BOX_HEAD.USE_FED_LOSS: not applied by eql's box predictor; set it False"
+            )
         super().__init__(input_shape, **kwargs)
+        if cls_loss.num_logits > self.num_classes + 1 or cls_loss.num_classes != self.num_classes:
+            raise ValueError(
+                f"the loss has {cls_loss.num_classes} classes and reads {cls_loss.num_logits} "
+                f"logits; the box predictor has {self.num_classes} classes"
+            )
         self.cls_loss = cls_loss
-        self.use_image_labels = use_image_labels
-        self.image_labels: Optional[List[ImageLabels]] = None
-        self._proposals_per_image: Optional[List[int]] = None
         if prior_prob > 0:
             # every class starts at probability prior_prob (official EQL code: 0.001)
             nn.init.constant_(self.cls_score.bias, -math.log((1 - prior_prob) / prior_prob))
+            if cls_loss.objectness:
+                nn.init.constant_(self.cls_score.bias[self.num_classes :], 0.0)
 
     @classmethod
     def from_config(cls, cfg, input_shape, cls_loss=None):
         ret = super().from_config(cfg, input_shape)
-        ret.pop("use_sigmoid_ce")
-        ret["cls_loss"] = cls_loss if cls_loss is not None else build_classification_loss(cfg)
+        ret.pop("use_sigmoid_ce")  # the loss decides how logits become scores
+        for key in ("use_fed_loss", "get_fed_loss_cls_weights", "fed_loss_num_classes"):
+            ret.pop(key, None)
+        if cfg.MODEL.ROI_BOX_HEAD.USE_FED_LOSS:
+            ret["use_fed_loss"] = True  # refused in __init__
+        if cls_loss is None:
+            cls_loss = build_classification_loss(cfg, ROI_HEAD, cfg.MODEL.ROI_HEADS.NUM_CLASSES)
+        ret["cls_loss"] = cls_loss
         ret["prior_prob"] = cfg.MODEL.EQL.PRIOR_PROB
-        ret["use_image_labels"] = cfg.MODEL.EQL.USE_IMAGE_LEVEL_LABELS
         return ret
 
-    def losses(self, predictions, proposals):
-        self._proposals_per_image = [len(p) for p in proposals]
-        try:
-            return super().losses(predictions, proposals)
-        finally:
-            self._proposals_per_image = None
+    def losses(self, predictions, proposals, image_labels: Optional[List[ImageLabels]] = None):
+        """detectron2's losses, with the classification loss given a :class:`LossContext`: the
+        image of every proposal and, when given, the images' LVIS label sets."""
+        scores, proposal_deltas = predictions
+        if proposals:
+            gt_classes = cat([p.gt_classes for p in proposals], dim=0)
+            proposal_boxes = cat([p.proposal_boxes.tensor for p in proposals], dim=0)
+            gt_boxes = cat(
+                [(p.gt_boxes if p.has("gt_boxes") else p.proposal_boxes).tensor for p in proposals],
+                dim=0,
+            )
+        else:
+            gt_classes = torch.empty(0, dtype=torch.int64, device=scores.device)
+            proposal_boxes = gt_boxes = torch.empty((0, 4), device=proposal_deltas.device)
+        _log_classification_stats(scores, gt_classes)
+        context = LossContext(
+            image_index=image_index_of_rows([len(p) for p in proposals], scores.device),
+            image_labels=image_labels,
+        )
+        losses = {
+            "loss_cls": self.cls_loss(scores[:, : self.cls_loss.num_logits], gt_classes, context),
+            "loss_box_reg": self.box_reg_loss(
+                proposal_boxes, gt_boxes, proposal_deltas, gt_classes
+            ),
+        }
+        return {k: v * self.loss_weight.get(k, 1.0) for k, v in losses.items()}
 
-    def exempt_mask(self, num_proposals: int) -> Optional[torch.Tensor]:
-        """(R, C) bool: classes in the positive or negative set of each proposal's image."""
-        if not self.use_image_labels or self.image_labels is None:
-            return None
-        counts = self._proposals_per_image
-        if counts is None or sum(counts) != num_proposals or len(counts) != len(self.image_labels):
-            raise RuntimeError("image_labels do not match the proposals of this batch")
-        return proposal_class_mask(self.image_labels, counts, self.num_classes)
-
-    def sigmoid_cross_entropy_loss(self, pred_class_logits, gt_classes):
-        """Called by detectron2's ``losses``; logits (R, C + 1), gt_classes (R,)."""
-        logits = pred_class_logits[:, : self.num_classes]
-        return self.cls_loss(logits, gt_classes, self.exempt_mask(logits.shape[0]))
+    def predict_probs(self, predictions, proposals):
+        """Per image (R_i, C + 1): the loss's class probabilities and a zero background column."""
+        scores, _ = predictions
+        probs = self.cls_loss.probabilities(scores[:, : self.cls_loss.num_logits])
+        probs = torch.cat([probs, probs.new_zeros(probs.shape[0], 1)], dim=1)
+        return probs.split([len(p) for p in proposals], dim=0)

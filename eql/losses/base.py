@@ -1,0 +1,177 @@
+"""The interface of eql's classification losses.
+
+Every loss is an ``nn.Module`` called as ``loss(logits, gt_classes, context)``:
+
+    logits (N, num_logits): C class logits, then one objectness logit if the loss has one;
+    gt_classes (N,) int64 in [0, C]: C is background;
+    context: a :class:`~eql.losses.context.LossContext` (or None).
+
+and returning a scalar. A loss declares
+
+    ``objectness``: whether it reads C + 1 logits, the last one an objectness logit trained with
+        target 1 on background rows (EQLv2), or C (sigmoid CE, EQL, focal losses);
+    ``probabilities(logits)``: how its logits become the (N, C) class scores used at inference;
+    ``state_buffers``: names of its statistics (persistent buffers: in ``state_dict`` and so in
+        checkpoints), kept in fp32 whatever the model is cast to.
+
+A loss can also record, for diagnostics, each class's accumulated positive and negative gradient
+magnitudes (:meth:`ClassificationLoss.record_gradients`).
+"""
+
+from contextlib import contextmanager
+from typing import Optional, Tuple
+
+import torch
+from torch import nn
+
+from .distributed import all_reduce_sum
+
+# added to accumulated negative gradients before dividing (the official EQLv2 / EFL value)
+RATIO_EPS = 1e-10
+
+
+def compute_dtype(logits: torch.Tensor) -> torch.dtype:
+    """fp32 for half-precision logits (losses and statistics are computed in fp32), else the
+    logits' own dtype (fp32, or fp64 in tests)."""
+    return torch.promote_types(logits.dtype, torch.float32)
+
+
+@contextmanager
+def autocast_disabled(device: torch.device):
+    """Runs the block without autocast on ``device``'s type (the loss math is in fp32)."""
+    with torch.autocast(device_type=device.type, enabled=False):
+        yield
+
+
+def positive_negative_sums(
+    values: torch.Tensor, gt_classes: torch.Tensor, num_classes: int
+) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Per class j < ``num_classes``: the sum of ``values[i, j]`` over the rows whose class is j,
+    and over the other rows. ``values`` (N, >= num_classes) is not modified."""
+    values = values[:, :num_classes]
+    rows = (gt_classes < num_classes).nonzero().squeeze(1)
+    cols = gt_classes[rows]
+    at_target = values[rows, cols]
+    pos = torch.zeros(num_classes, dtype=values.dtype, device=values.device)
+    pos.index_add_(0, cols, at_target)
+    neg = values.sum(0) - pos if rows.numel() == 0 else _sum_without(values, rows, cols)
+    return pos, neg
+
+
+def _sum_without(values: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+    """Column sums of ``values`` with the entries (rows, cols) left out (exact: no subtraction)."""
+    kept = values.clone()
+    kept[rows, cols] = 0
+    return kept.sum(0)
+
+
+class Float32Statistics(nn.Module):
+    """A module whose ``state_buffers`` stay fp32 when the module is cast (``.half()``, ``.to``)."""
+
+    state_buffers: Tuple[str, ...] = ()
+
+    def _apply(self, fn, *args, **kwargs):
+        super()._apply(fn, *args, **kwargs)
+        for name in self.state_buffers:
+            buf = getattr(self, name)
+            if buf is not None and buf.dtype != torch.float32:
+                setattr(self, name, buf.float())
+        return self
+
+
+class GradientRecord(Float32Statistics):
+    """Accumulated magnitudes of the gradient of a loss with respect to its C class logits: ``pos``
+    over rows of that class, ``neg`` over the other rows; summed across processes at every step
+    (so every process, and every checkpoint, holds the totals)."""
+
+    state_buffers = ("pos", "neg")
+
+    def __init__(self, num_classes: int):
+        super().__init__()
+        self.num_classes = num_classes
+        self.register_buffer("pos", torch.zeros(num_classes))
+        self.register_buffer("neg", torch.zeros(num_classes))
+
+    @torch.no_grad()
+    def add(self, grad: torch.Tensor, gt_classes: torch.Tensor) -> None:
+        """``grad`` (N, >= C): d loss / d logits of one step (the class columns are used)."""
+        self.add_sums(*positive_negative_sums(grad.abs(), gt_classes, self.num_classes))
+
+    @torch.no_grad()
+    def add_sums(self, pos: torch.Tensor, neg: torch.Tensor) -> None:
+        """Adds one step's per-class sums (C,) of |d loss / d logits| on / off target."""
+        pos, neg = pos.float().clone(), neg.float().clone()
+        all_reduce_sum(pos, neg)
+        self.pos += pos
+        self.neg += neg
+
+    def ratio(self) -> torch.Tensor:
+        return self.pos / (self.neg + RATIO_EPS)
+
+
+class ClassificationLoss(Float32Statistics):
+    """Base class; see the module docstring."""
+
+    objectness = False
+
+    def __init__(self, num_classes: int):
+        super().__init__()
+        if num_classes < 1:
+            raise ValueError(f"num_classes must be >= 1, got {num_classes}")
+        self.num_classes = num_classes
+        self.gradient_record: Optional[GradientRecord] = None
+
+    @property
+    def num_logits(self) -> int:
+        """Logits read per row: C, or C + 1 with an objectness logit."""
+        return self.num_classes + int(self.objectness)
+
+    def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
+        """(N, C) class scores from (N, num_logits) logits: sigmoids of the class logits."""
+        return torch.sigmoid(logits[:, : self.num_classes].float())
+
+    def register_gradient_statistics(self, initial_ratio: float) -> None:
+        """Adds the fp32 buffers of a gradient-driven loss: ``pos_grad``, ``neg_grad`` (C,)
+        accumulated positive / negative gradient magnitudes and ``pos_neg`` (C,) their ratio."""
+        self.state_buffers = ("pos_grad", "neg_grad", "pos_neg")
+        self.register_buffer("pos_grad", torch.zeros(self.num_classes))
+        self.register_buffer("neg_grad", torch.zeros(self.num_classes))
+        self.register_buffer("pos_neg", torch.full((self.num_classes,), float(initial_ratio)))
+
+    @torch.no_grad()
+    def accumulate_gradient_statistics(
+        self, pos: torch.Tensor, neg: torch.Tensor, num_rows: int
+    ) -> bool:
+        """For stateful losses with ``pos_grad`` / ``neg_grad`` buffers: adds one step's per-class
+        gradient magnitudes, summed over processes. Returns False, changing nothing, when no
+        process had a row in this step."""
+        pos, neg = pos.float().clone(), neg.float().clone()
+        rows = torch.tensor([float(num_rows)], device=pos.device)
+        all_reduce_sum(pos, neg, rows)
+        if rows.item() == 0:
+            return False
+        self.pos_grad += pos
+        self.neg_grad += neg
+        return True
+
+    def record_gradients(self) -> "ClassificationLoss":
+        """From now on, accumulate per-class gradient magnitudes in ``self.gradient_record``."""
+        if self.gradient_record is None:
+            self.gradient_record = GradientRecord(self.num_classes)
+        return self
+
+    def check_inputs(self, logits: torch.Tensor, gt_classes: torch.Tensor) -> None:
+        if logits.dim() != 2 or logits.shape[1] != self.num_logits:
+            raise ValueError(
+                f"{type(self).__name__}: logits must be (N, {self.num_logits}) for "
+                f"{self.num_classes} classes{' + objectness' if self.objectness else ''}, got "
+                f"{tuple(logits.shape)}"
+            )
+        if gt_classes.shape != logits.shape[:1]:
+            raise ValueError(
+                f"{type(self).__name__}: gt_classes must be ({logits.shape[0]},), got "
+                f"{tuple(gt_classes.shape)}"
+            )
+
+    def extra_repr(self) -> str:
+        return f"num_classes={self.num_classes}"

@@ -1,0 +1,119 @@
+"""The registry of classification losses: ``MODEL.EQL.LOSS`` names one entry.
+
+A loss is one file in this package: a :class:`LossEntry` subclass registered with
+``@CLASSIFICATION_LOSS_REGISTRY.register()``, which names the loss, declares where it works,
+adds its config keys (the node ``MODEL.EQL.<config_node>``), checks their values and builds the
+pure-torch loss module (eql/losses). Import the file in ``eql/modeling/losses/__init__.py``.
+"""
+
+from typing import List, Optional, Tuple
+
+from detectron2.utils.registry import Registry
+
+from ...losses import ClassificationLoss
+
+# where a loss can be used
+ROI_HEAD = "roi"  # the box predictor of eql's ROI heads (EQLStandardROIHeads, EQLCascadeROIHeads)
+DENSE_HEAD = "dense"  # the classification subnet of EQLRetinaNet
+
+
+class LossEntry:
+    """A registered classification loss. Subclasses set the class attributes and implement
+    :meth:`build`; :meth:`add_config` and :meth:`validate` when the loss has keys."""
+
+    name: str = ""  # the value of MODEL.EQL.LOSS
+    config_node: str = ""  # its keys live in MODEL.EQL.<config_node>; "" when it has none
+    heads: Tuple[str, ...] = ()  # ROI_HEAD and / or DENSE_HEAD
+    summary: str = ""  # one line for listings
+
+    @classmethod
+    def add_config(cls, node) -> None:
+        """Adds the loss's keys, each with a comment, to ``node`` (MODEL.EQL.<config_node>)."""
+
+    @classmethod
+    def validate(cls, cfg) -> None:
+        """Raises ValueError naming the key when one of the loss's keys holds a bad value."""
+
+    @classmethod
+    def build(cls, cfg, num_classes: int) -> ClassificationLoss:
+        raise NotImplementedError
+
+    @classmethod
+    def key(cls, name: str) -> str:
+        """The full name of one of the loss's keys."""
+        return f"MODEL.EQL.{cls.config_node}.{name}"
+
+    @classmethod
+    def node(cls, cfg):
+        return cfg.MODEL.EQL[cls.config_node]
+
+
+class LossRegistry(Registry):
+    """detectron2's Registry, keyed by each entry's ``name`` (the MODEL.EQL.LOSS value)."""
+
+    def _do_register(self, name, obj) -> None:
+        if not getattr(obj, "name", ""):
+            raise ValueError(f"{obj!r} has no loss name")
+        super()._do_register(obj.name, obj)
+
+    def names(self) -> List[str]:
+        return sorted(name for name, _ in self)
+
+
+CLASSIFICATION_LOSS_REGISTRY = LossRegistry("CLASSIFICATION_LOSS")
+CLASSIFICATION_LOSS_REGISTRY.__doc__ = """Classification losses selected by MODEL.EQL.LOSS."""
+
+
+def get_loss_entry(name: str) -> type:
+    """The entry registered as ``name``; ValueError naming MODEL.EQL.LOSS otherwise."""
+    if name not in CLASSIFICATION_LOSS_REGISTRY:
+        raise ValueError(
+            f"MODEL.EQL.LOSS: unknown loss {name!r}; choose one of "
+            f"{CLASSIFICATION_LOSS_REGISTRY.names()}"
+        )
+    return CLASSIFICATION_LOSS_REGISTRY.get(name)
+
+
+def check_head(name: str, head: str, where: str) -> None:
+    """ValueError naming MODEL.EQL.LOSS when the loss cannot be used in ``head``."""
+    entry = get_loss_entry(name)
+    if head not in entry.heads:
+        usable = sorted(n for n, e in CLASSIFICATION_LOSS_REGISTRY if head in e.heads)
+        raise ValueError(
+            f"MODEL.EQL.LOSS: {name!r} cannot be used in {where} (it works in: "
+            f"{', '.join(entry.heads)} heads); losses for {where}: {usable}"
+        )
+
+
+class InferenceOnlyLoss(ClassificationLoss):
+    """Stands in for a loss that cannot be built without training statistics (a model built for
+    inference, MODEL.EQL.FREQUENCY_SOURCE 'none'): scores like the loss it replaces, fails if
+    trained."""
+
+    def __init__(self, num_classes: int, reason: str, objectness: bool = False):
+        super().__init__(num_classes)
+        self.reason = reason
+        self.objectness = objectness
+
+    def forward(self, logits, gt_classes, context=None):
+        raise RuntimeError(self.reason)
+
+
+def build_classification_loss(
+    cfg, head: str, num_classes: Optional[int] = None
+) -> ClassificationLoss:
+    """The loss named by MODEL.EQL.LOSS for ``head`` (ROI_HEAD or DENSE_HEAD), with gradient
+    recording when MODEL.EQL.GRADIENT_STATS.PERIOD > 0."""
+    from ...config import validate_eql_config
+
+    validate_eql_config(cfg)
+    where = {ROI_HEAD: "ROI heads", DENSE_HEAD: "RetinaNet"}[head]
+    check_head(cfg.MODEL.EQL.LOSS, head, where)
+    if num_classes is None:
+        num_classes = (
+            cfg.MODEL.ROI_HEADS.NUM_CLASSES if head == ROI_HEAD else cfg.MODEL.RETINANET.NUM_CLASSES
+        )
+    loss = get_loss_entry(cfg.MODEL.EQL.LOSS).build(cfg, num_classes)
+    if cfg.MODEL.EQL.GRADIENT_STATS.PERIOD > 0:
+        loss.record_gradients()
+    return loss

@@ -1,0 +1,15 @@
+"""MODEL.EQL.LOSS "sigmoid_ce": the sigmoid cross-entropy baseline of the ROI heads."""
+
+from ...losses import SigmoidCrossEntropy
+from .registry import CLASSIFICATION_LOSS_REGISTRY, ROI_HEAD, LossEntry
+
+
+@CLASSIFICATION_LOSS_REGISTRY.register()
+class SigmoidCrossEntropyEntry(LossEntry):
+    name = "sigmoid_ce"
+    heads = (ROI_HEAD,)
+    summary = "sum_ij BCE(z_ij, y_ij) / N over the C class logits"
+
+    @classmethod
+    def build(cls, cfg, num_classes):
+        return SigmoidCrossEntropy(num_classes)
