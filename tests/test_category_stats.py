@@ -95,7 +95,7 @@ def test_stats_cache_falls_back_to_cache_dir(tmp_path):
     path = tmp_path / "toy.json"
     path.write_text(json.dumps(_toy_json()))
     # the json's folder cannot take the cache: a folder sits where its temporary file would go
-    (tmp_path / "toy.json.category_stats.json.tmp").mkdir()
+    (tmp_path / f".toy.json.category_stats.json.{os.getpid()}.tmp").mkdir()
     stats = load_or_compute_stats(str(path), cache_dir=str(tmp_path / "cache"))
     assert not (tmp_path / "toy.json.category_stats.json").exists()
     assert (

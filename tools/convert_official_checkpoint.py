@@ -17,6 +17,8 @@ import sys
 
 import torch
 
+from eql.io_utils import atomic_write
+
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
@@ -61,9 +63,8 @@ def main(argv=None):
                 file=sys.stderr,
             )
             return 1
-    tmp = a.output + ".tmp"
-    torch.save(out, tmp)
-    os.replace(tmp, a.output)
+    with atomic_write(a.output, "wb") as f:
+        torch.save(out, f)
     print(f"wrote {a.output} ({len(out['model'])} tensors)")
     return 0
 

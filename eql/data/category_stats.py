@@ -11,6 +11,8 @@ import os
 from dataclasses import asdict, dataclass, field
 from typing import Dict, List, Optional, Sequence
 
+from ..io_utils import write_json_atomic
+
 logger = logging.getLogger(__name__)
 
 # LVIS's bin edges, in training images: rare <= 10 < common <= 100 < frequent.
@@ -54,15 +56,7 @@ class CategoryStats:
         return [j for j, f in enumerate(self.image_frequency()) if f < frequency_threshold]
 
     def to_json(self, path: str) -> None:
-        tmp = path + ".tmp"
-        try:
-            with open(tmp, "w") as f:
-                json.dump(asdict(self), f)
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.isfile(tmp):
-                os.remove(tmp)
-            raise
+        write_json_atomic(path, asdict(self))
 
     @classmethod
     def from_json(cls, path: str) -> "CategoryStats":

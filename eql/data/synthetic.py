@@ -22,7 +22,6 @@ image; ``not_exhaustive_category_ids`` lists classes of which the image has an i
 unannotated (drawn, but with no annotation), as in LVIS's federated labelling.
 """
 
-import json
 import logging
 import math
 import os
@@ -31,6 +30,8 @@ from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 from PIL import Image, ImageDraw
+
+from ..io_utils import write_json_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -470,10 +471,7 @@ def generate_synthetic_lvis(
         }
         data["licenses"] = [{"id": 1, "name": "CC0", "url": ""}]
         path = os.path.join(ann_dir, f"lvis_synthetic_{split}.json")
-        tmp = path + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump(data, f)
-        os.replace(tmp, path)
+        write_json_atomic(path, data)
         out[split] = path
         out[f"{split}_images"] = os.path.join(output_dir, split)
     logger.info(f"Synthetic LVIS set written to {output_dir}")

@@ -23,6 +23,7 @@ from detectron2.utils import comm
 from detectron2.utils.file_io import PathManager
 from detectron2.utils.logger import create_small_table
 
+from ..io_utils import write_json_atomic
 from .lvis_engines import (
     ENGINES,
     LVISMetrics,
@@ -203,10 +204,7 @@ class LVISEvaluator(DatasetEvaluator):
             return
         PathManager.mkdirs(self._output_dir)
         path = os.path.join(self._output_dir, RESULTS_FILE)
-        tmp = path + ".tmp"
         # the LVIS challenge format: no "area" key
         rows = [{k: v for k, v in r.items() if k != "area"} for r in results]
-        with PathManager.open(tmp, "w") as f:
-            json.dump(rows, f)
-        os.replace(tmp, path)
+        write_json_atomic(path, rows)
         logger.info(f"Wrote {len(rows)} LVIS results to {path}")

@@ -7,6 +7,8 @@ import math
 import os
 from typing import Dict
 
+from ..io_utils import atomic_write, save_figure_atomic
+
 logger = logging.getLogger(__name__)
 
 CSV_FILE = "lvis_per_category_ap.csv"
@@ -37,11 +39,10 @@ def write_category_reports(gt_dataset: Dict, per_task: Dict, output_dir: str) ->
         rows.append(row)
     os.makedirs(output_dir, exist_ok=True)
     csv_path = os.path.join(output_dir, CSV_FILE)
-    with open(csv_path + ".tmp", "w", newline="") as f:
+    with atomic_write(csv_path, newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    os.replace(csv_path + ".tmp", csv_path)
     png_path = os.path.join(output_dir, PNG_FILE)
     _plot(rows, tasks, png_path)
     logger.info(f"Per-category AP written to {csv_path} and {png_path}")
@@ -72,6 +73,5 @@ def _plot(rows, tasks, path):
         ax.legend(title="frequency")
         ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path + ".tmp.png", dpi=100)
+    save_figure_atomic(fig, path, dpi=100)
     plt.close(fig)
-    os.replace(path + ".tmp.png", path)

@@ -7,6 +7,7 @@ from urllib.parse import urlparse
 import torch
 from iopath.common.file_io import PathHandler
 
+from ..io_utils import atomic_write
 from .convert import convert_official_checkpoint
 from .download import ModelZooError, cache_dir, download_verified
 from .registry import get_entry
@@ -41,8 +42,8 @@ def local_checkpoint(name: str, progress: bool = True) -> str:
             out = convert_official_checkpoint(
                 ckpt, cfg.MODEL.ROI_HEADS.NUM_CLASSES, cfg.MODEL.EQL.PRIOR_PROB
             )
-            torch.save(out, converted + ".tmp")
-            os.replace(converted + ".tmp", converted)
+            with atomic_write(converted, "wb") as f:
+                torch.save(out, f)
         path = converted
     return path
 

@@ -10,6 +10,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
+from ..io_utils import atomic_write
+
 SHIPPED_REGISTRY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "models.json")
 FORMATS = ("eql", "eql.detectron2")
 
@@ -88,8 +90,6 @@ def write_registry_entry(path: str, entry: ModelEntry) -> None:
             data = json.load(f)
     fields = {k: v for k, v in entry.__dict__.items() if k != "name"}
     data.setdefault("models", {})[entry.name] = fields
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
+    with atomic_write(path) as f:
         json.dump(data, f, indent=2, sort_keys=True)
         f.write("\n")
-    os.replace(tmp, path)
