@@ -120,6 +120,11 @@ def validate_eql_config(cfg) -> None:
     period = eql.GRADIENT_STATS.PERIOD
     if not isinstance(period, int) or period < 0:
         raise ValueError(f"MODEL.EQL.GRADIENT_STATS.PERIOD: must be an integer >= 0, got {period}")
+    if period > 0 and head is None:
+        raise ValueError(
+            "MODEL.EQL.GRADIENT_STATS.PERIOD: gradient statistics need an eql head "
+            f"(EQLRetinaNet or eql's ROI heads); MODEL.ROI_HEADS.NAME is {cfg.MODEL.ROI_HEADS.NAME}"
+        )
     if cfg.TEST.LVIS.ENGINE not in ("faster_coco_eval", "lvis_api"):
         raise ValueError(
             f"TEST.LVIS.ENGINE: unknown engine {cfg.TEST.LVIS.ENGINE!r}; choose "

@@ -7,11 +7,13 @@ import weakref
 from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.engine import AMPTrainer, DefaultTrainer, SimpleTrainer, TrainerBase
 from detectron2.engine.defaults import create_ddp_model
+from detectron2.engine.hooks import PeriodicWriter
 from detectron2.evaluation import DatasetEvaluators
 from detectron2.utils import comm
 from detectron2.utils.logger import setup_logger
 
 from .evaluation import LVISEvaluator
+from .gradient_stats import build_gradient_stats_hook
 
 
 def ddp_device_ids(device: str):
@@ -57,6 +59,16 @@ class Trainer(DefaultTrainer):
         returns them only when TEST.EXPECTED_RESULTS is set)."""
         super().train()
         return getattr(self, "_last_eval_results", None)
+
+    def build_hooks(self):
+        """detectron2's hooks, plus the gradient diagnostics of MODEL.EQL.GRADIENT_STATS (before
+        the writer, so that its scalars are written in the same iteration)."""
+        hooks = super().build_hooks()
+        grad_hook = build_gradient_stats_hook(self.cfg)
+        if grad_hook is not None:
+            writers = [i for i, h in enumerate(hooks) if isinstance(h, PeriodicWriter)]
+            hooks.insert(writers[-1] if writers else len(hooks), grad_hook)
+        return hooks
 
     @classmethod
     def build_evaluator(cls, cfg, dataset_name, output_folder=None):
