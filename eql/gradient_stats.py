@@ -91,8 +91,9 @@ def bin_means(ratio, frequency) -> Dict[str, float]:
 
 class GradientStatsHook(HookBase):
     """Every ``period`` iterations and after the last one: the r/c/f means of each record's
-    gradient ratio to the event storage, and the per-class values to ``OUTPUT_DIR/gradient_stats.json``
-    (main process; the records are already summed over processes)."""
+    gradient ratio to the event storage, and the per-class values to
+    ``OUTPUT_DIR/gradient_stats.json`` (main process; the records are already summed over
+    processes)."""
 
     def __init__(self, period: int, output_dir: str, loss_name: str, classes=None):
         self._period = period
