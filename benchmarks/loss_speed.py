@@ -1,67 +1,106 @@
 #!/usr/bin/env python
-"""Forward + backward time of sigmoid EQL against detectron2's sigmoid cross-entropy, in one run.
+"""Forward + backward time and peak memory of eql's losses against detectron2's, in one run.
 
-    python benchmarks/loss_speed.py                 # CPU, N=8192 proposals, C=1203 classes
+    python benchmarks/loss_speed.py                 # CPU
     python benchmarks/loss_speed.py --device cuda
 
-Prints the median time of each loss over --repeats runs and the ratio EQL / detectron2 (the
-acceptance target is <= 1.15 on CPU). The "naive" row is a line-by-line transcription of eq. (7)
-with autograd, for reference.
+Two settings, each against its detectron2 baseline (ratio = loss / baseline):
+  ROI head    N = 8192 proposals x C = 1203: detectron2's sigmoid CE (FastRCNNOutputLayers)
+              vs eql's sigmoid EQL and EQLv2 (C + 1 logits, statistics updated); targets: EQL
+              and EQLv2 <= 1.15.
+  dense head  20,000 anchors x C = 1203: detectron2's RetinaNet loss (fvcore's
+              sigmoid_focal_loss_jit on one-hot targets, / normaliser) vs eql's focal loss and
+              Equalized Focal Loss (statistics updated); target: EFL <= 1.3.
+Times are medians over --repeats runs, rounds interleaved. Peak memory is the memory the
+forward + backward adds on top of its inputs: torch.cuda.max_memory_allocated on a GPU; on the
+CPU, the rise of the peak resident set size of a fresh process that runs it once.
 """
 
 import argparse
+import json
 import statistics
+import subprocess
+import sys
 import time
 
 import torch
 import torch.nn.functional as F
 
+ROI_TARGET, DENSE_TARGET = 1.15, 1.3
 
-def detectron2_sigmoid_ce(num_classes, device):
+
+def make_inputs(setting: str, n: int, c: int, device, seed=0):
+    """(logits (n, C + 1 for the ROI head, C for the dense head), gt_classes in [0, C])."""
+    g = torch.Generator().manual_seed(seed)
+    fg = 0.25 if setting == "roi" else 0.01
+    logits = torch.randn(n, c + 1 if setting == "roi" else c, generator=g) - (
+        0.0 if setting == "roi" else 4.0
+    )
+    is_fg = torch.rand(n, generator=g) < fg
+    gt = torch.where(is_fg, torch.randint(0, c, (n,), generator=g), torch.full((n,), c))
+    return logits.to(device), gt.to(device)
+
+
+def roi_losses(c: int, device):
+    """name -> fn(logits (N, C + 1), gt) for the ROI head."""
     from detectron2.layers import ShapeSpec
     from detectron2.modeling.box_regression import Box2BoxTransform
     from detectron2.modeling.roi_heads.fast_rcnn import FastRCNNOutputLayers
 
+    from eql.losses import EQLv2, SigmoidEQL
+
     head = FastRCNNOutputLayers(
         ShapeSpec(channels=8),
         box2box_transform=Box2BoxTransform((10.0, 10.0, 5.0, 5.0)),
-        num_classes=num_classes,
+        num_classes=c,
         use_sigmoid_ce=True,
     ).to(device)
-    return head.sigmoid_cross_entropy_loss  # (logits (N, C+1), gt_classes (N,)) -> scalar
+    g = torch.Generator().manual_seed(1)
+    suppression = (torch.rand(c, generator=g) < 815 / 1203).float()
+    eql = SigmoidEQL(suppression).to(device)
+    eqlv2 = EQLv2(c).to(device)
+    eqlv2.pos_neg.copy_(torch.rand(c, generator=g) * 2)  # weights away from 1, as in training
+    return {
+        "detectron2 sigmoid CE": head.sigmoid_cross_entropy_loss,
+        "eql sigmoid EQL": lambda z, gt: eql(z[:, :c], gt),
+        "eql EQLv2": eqlv2,
+    }
 
 
-def eql_on_predictor_logits(num_classes, suppression):
-    from eql.losses import sigmoid_eql_loss
+def dense_losses(c: int, device):
+    """name -> fn(logits (N, C), gt) for the dense head (normaliser 100, as after warm-up)."""
+    from fvcore.nn import sigmoid_focal_loss_jit
 
-    def loss(logits, gt_classes):  # as the EQL predictor calls it: the C class columns
-        return sigmoid_eql_loss(logits[:, :num_classes], gt_classes, suppression)
+    from eql.losses import EqualizedFocalLoss, LossContext, SigmoidFocalLoss
 
-    return loss
+    context = LossContext(normalizer=100.0)
 
+    def detectron2_retinanet(z, gt):
+        target = F.one_hot(gt, num_classes=c + 1)[:, :-1].to(z.dtype)
+        return sigmoid_focal_loss_jit(z, target, alpha=0.25, gamma=2.0, reduction="sum") / 100.0
 
-def naive_eql(num_classes, suppression):
-    def loss(logits, gt_classes):
-        n = logits.shape[0]
-        target = logits.new_zeros(n, num_classes + 1)
-        target[torch.arange(n), gt_classes] = 1
-        target = target[:, :num_classes]
-        is_fg = (gt_classes < num_classes).float()[:, None]
-        w = 1 - is_fg * suppression[None, :] * (1 - target)
-        bce = F.binary_cross_entropy_with_logits(logits[:, :num_classes], target, reduction="none")
-        return (bce * w).sum() / n
-
-    return loss
+    focal = SigmoidFocalLoss(c).to(device)
+    efl = EqualizedFocalLoss(c).to(device)
+    efl.pos_neg.copy_(torch.rand(c, generator=torch.Generator().manual_seed(2)))
+    return {
+        "detectron2 focal (RetinaNet)": detectron2_retinanet,
+        "eql focal": lambda z, gt: focal(z, gt, context),
+        "eql EFL": lambda z, gt: efl(z, gt, context),
+    }
 
 
-def time_fwd_bwd(fn, logits, gt_classes, repeats, warmup, device):
+def losses_of(setting, c, device):
+    return roi_losses(c, device) if setting == "roi" else dense_losses(c, device)
+
+
+def time_fwd_bwd(fn, logits, gt, repeats, warmup, device):
     times = []
     for k in range(warmup + repeats):
         x = logits.detach().requires_grad_(True)
         if device.type == "cuda":
             torch.cuda.synchronize()
         t0 = time.perf_counter()
-        fn(x, gt_classes).backward()
+        fn(x, gt).backward()
         if device.type == "cuda":
             torch.cuda.synchronize()
         if k >= warmup:
@@ -69,52 +108,100 @@ def time_fwd_bwd(fn, logits, gt_classes, repeats, warmup, device):
     return statistics.median(times)
 
 
+def _status_kb(field: str) -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise RuntimeError(f"no {field} in /proc/self/status")
+
+
+def measure_memory_child(setting, name, n, c) -> None:
+    """Run in a fresh process (Linux): prints the MB by which one forward + backward raises the
+    peak resident set size above what the process holds before it (the peak is reset first)."""
+    device = torch.device("cpu")
+    fn = losses_of(setting, c, device)[name]
+    logits, gt = make_inputs(setting, n, c, device)
+    x = logits.detach().requires_grad_(True)
+    small_x, small_gt = make_inputs(setting, 64, c, device, seed=1)
+    fn(small_x.requires_grad_(True), small_gt).backward()  # one-time initialisation (jit, ...)
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")  # reset VmHWM to the current resident set size
+    base = _status_kb("VmRSS")
+    fn(x, gt).backward()
+    print(json.dumps({"peak_mb": (_status_kb("VmHWM") - base) / 1024}))
+
+
+def peak_memory_mb(setting, name, n, c, device) -> float:
+    if device.type == "cuda":
+        fn = losses_of(setting, c, device)[name]
+        logits, gt = make_inputs(setting, n, c, device)
+        x = logits.detach().requires_grad_(True)
+        fn(x, gt).backward()
+        torch.cuda.synchronize()
+        x.grad = None
+        base = torch.cuda.memory_allocated()
+        torch.cuda.reset_peak_memory_stats()
+        fn(x, gt).backward()
+        torch.cuda.synchronize()
+        return (torch.cuda.max_memory_allocated() - base) / 2**20
+    cmd = [sys.executable, __file__, "--memory-child", setting, name, str(n), str(c)]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    return json.loads(out.strip().splitlines()[-1])["peak_mb"]
+
+
+def run_setting(setting, n, c, a, device):
+    fns = losses_of(setting, c, device)
+    logits, gt = make_inputs(setting, n, c, device)
+    names = list(fns)
+    times = {name: [] for name in names}
+    for _ in range(2):  # interleave rounds so that drift hits every loss alike
+        for name in names:
+            times[name].append(
+                time_fwd_bwd(fns[name], logits, gt, a.repeats // 2, a.warmup, device)
+            )
+    memory = {name: peak_memory_mb(setting, name, n, c, device) for name in names}
+    base_t, base_m = statistics.mean(times[names[0]]), memory[names[0]]
+    print(f"\n{setting} head: N={n} C={c}")
+    print(f"{'loss':30s} {'fwd+bwd ms':>11s} {'ratio':>6s} {'peak MB':>9s} {'ratio':>6s}")
+    ratios = {}
+    for name in names:
+        t = statistics.mean(times[name])
+        ratios[name] = t / base_t
+        print(
+            f"{name:30s} {t * 1e3:11.2f} {t / base_t:6.2f} {memory[name]:9.1f} "
+            f"{memory[name] / base_m:6.2f}"
+        )
+    return ratios
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--num-proposals", type=int, default=8192)
+    p.add_argument("--num-anchors", type=int, default=20000)
     p.add_argument("--num-classes", type=int, default=1203)
-    p.add_argument("--fg-fraction", type=float, default=0.25)
-    p.add_argument("--tail-fraction", type=float, default=815 / 1203)
-    p.add_argument("--repeats", type=int, default=30)
-    p.add_argument("--warmup", type=int, default=5)
+    p.add_argument("--repeats", type=int, default=20)
+    p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--device", default="cpu")
+    p.add_argument("--memory-child", nargs=4, help=argparse.SUPPRESS)
     a = p.parse_args(argv)
+    if a.memory_child:
+        setting, name, n, c = a.memory_child
+        measure_memory_child(setting, name, int(n), int(c))
+        return None
     device = torch.device(a.device)
-    g = torch.Generator().manual_seed(0)
-    n, c = a.num_proposals, a.num_classes
-    logits = torch.randn(n, c + 1, generator=g).to(device)
-    is_fg = torch.rand(n, generator=g) < a.fg_fraction
-    gt = torch.where(is_fg, torch.randint(0, c, (n,), generator=g), torch.full((n,), c))
-    gt = gt.to(device)
-    suppression = (torch.rand(c, generator=g) < a.tail_fraction).float().to(device)
-
-    losses = {
-        "detectron2 sigmoid CE": detectron2_sigmoid_ce(c, device),
-        "eql sigmoid EQL": eql_on_predictor_logits(c, suppression),
-        "naive EQL (autograd)": naive_eql(c, suppression),
-    }
-    # the naive and the fast EQL agree
-    x1, x2 = logits.clone().requires_grad_(True), logits.clone().requires_grad_(True)
-    l1, l2 = losses["eql sigmoid EQL"](x1, gt), losses["naive EQL (autograd)"](x2, gt)
-    l1.backward(), l2.backward()
-    assert torch.allclose(l1, l2, rtol=1e-5) and torch.allclose(x1.grad, x2.grad, atol=1e-7)
-
     print(
-        f"device {device} | N={n} C={c} | threads {torch.get_num_threads()} | "
+        f"device {device} | threads {torch.get_num_threads()} | torch {torch.__version__} | "
         f"median of {a.repeats} forward+backward"
     )
-    times = {}
-    for _ in range(2):  # interleave rounds so that drift hits every loss alike
-        for name, fn in losses.items():
-            t = time_fwd_bwd(fn, logits, gt, a.repeats // 2, a.warmup, device)
-            times.setdefault(name, []).append(t)
-    base = statistics.mean(times["detectron2 sigmoid CE"])
-    for name, ts in times.items():
-        t = statistics.mean(ts)
-        print(f"{name:24s} {t * 1e3:9.2f} ms   ratio {t / base:5.2f}")
-    ratio = statistics.mean(times["eql sigmoid EQL"]) / base
-    print(f"EQL / detectron2 sigmoid CE: {ratio:.3f} (target <= 1.15)")
-    return ratio
+    roi = run_setting("roi", a.num_proposals, a.num_classes, a, device)
+    dense = run_setting("dense", a.num_anchors, a.num_classes, a, device)
+    print(
+        f"\nEQL / sigmoid CE {roi['eql sigmoid EQL']:.3f}, EQLv2 / sigmoid CE "
+        f"{roi['eql EQLv2']:.3f} (target <= {ROI_TARGET}); EFL / detectron2 focal "
+        f"{dense['eql EFL']:.3f} (target <= {DENSE_TARGET})"
+    )
+    return {"roi": roi, "dense": dense}
 
 
 if __name__ == "__main__":
