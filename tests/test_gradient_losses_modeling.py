@@ -167,3 +167,30 @@ def test_eql_retinanet_gives_efl_the_normalizer_and_updates_its_statistics(
 def test_roi_losses_are_refused_in_retinanet(tmp_path, loss):
     with pytest.raises(ValueError, match="MODEL.EQL.LOSS"):
         _retinanet_cfg(tmp_path, "MODEL.EQL.LOSS", loss)
+
+
+@pytest.mark.parametrize("which", ["eqlv2", "efl"])
+def test_whole_model_under_bf16_autocast_keeps_fp32_statistics(tiny_synthetic, tmp_path, which):
+    """The CPU stand-in for an AMP run: the detector's forward under autocast, the loss in fp32."""
+    from detectron2.data import build_detection_train_loader
+
+    if which == "efl":
+        cfg = _retinanet_cfg(tmp_path)
+        model = build_model(cfg)
+        losses_of = [model.cls_loss]
+    else:
+        cfg = instant_cfg(tmp_path, "MODEL.EQL.LOSS", "eqlv2")
+        model = build_model(cfg)
+        losses_of = [model.roi_heads.box_predictor.cls_loss]
+    model.train()
+    batch = next(iter(build_detection_train_loader(cfg)))
+    for it in range(2):
+        with EventStorage(it), torch.autocast("cpu", dtype=torch.bfloat16):
+            losses = model(batch)
+        total = sum(losses.values())
+        assert torch.isfinite(total), losses
+        total.backward()
+    for loss in losses_of:
+        assert all(b.dtype == torch.float32 for b in loss.buffers())
+        assert torch.isfinite(loss.pos_neg).all() and (loss.pos_grad > 0).any()
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)

@@ -10,7 +10,7 @@ smooth decays in f. The forms implemented here, all equal to 1 at f = 0 and decr
                  (~1 for f << lambda, -> 0 for f >> lambda; b sets the plateau, c the steepness;
                   the defaults b = 20, c = ln(20 / ln 2) = 3.362 give T(lambda) = 1/2)
 
-lambda is the same MODEL.EQL.LAMBDA for every form, so a smooth form is centred where the
+lambda is the same MODEL.EQL.EQL.LAMBDA for every form, so a smooth form is centred where the
 threshold cuts.
 """
 
