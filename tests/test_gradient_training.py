@@ -26,7 +26,9 @@ def _final(out):
 
 
 @pytest.mark.parametrize(
-    "config,key", [(EQLV2, "roi_heads.box_predictor.cls_loss"), (EFL, "cls_loss")]
+    "config,key",
+    [(EQLV2, "roi_heads.box_predictor.cls_loss"), (EFL, "cls_loss")],
+    ids=["eqlv2", "efl"],
 )
 def test_train_with_gradient_stats_resume_and_evaluate(tiny_synthetic, tmp_path, config, key):
     out = tmp_path / "run"
@@ -99,3 +101,29 @@ def test_cascade_records_one_curve_per_stage(tmp_path):
     assert series[0][2] == ["f", "c", "r"]
     (one,) = plot_gradient_stats.curves(data, "run", record="roi_heads.box_predictor.2")
     assert one[0] == "run"
+
+
+@pytest.mark.parametrize("config", [EQLV2, EFL], ids=["eqlv2", "efl"])
+def test_two_gloo_processes_train_a_stateful_loss(tiny_synthetic, tmp_path, config):
+    """DDP over gloo with the statistics summed inside the forward: no deadlock, and the loss
+    state lands in the checkpoint."""
+    out = tmp_path / "ddp"
+    log = _run_train_net(
+        "--num-gpus",
+        "2",
+        "--dist-url",
+        "auto",
+        *_synthetic_args(tiny_synthetic, out, config),
+        "MODEL.DEVICE",
+        "cpu",
+        "SOLVER.MAX_ITER",
+        "2",
+        "SOLVER.IMS_PER_BATCH",
+        "4",
+        "DATASETS.TEST",
+        "()",
+    )
+    assert "world size: 2" in log.lower() or "rank 1" in log.lower()
+    state = _final(out)["model"]
+    key = [k for k in state if k.endswith("cls_loss.pos_grad")]
+    assert key and (state[key[0]] > 0).any()
