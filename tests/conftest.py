@@ -65,3 +65,11 @@ def scale_category_ids(data, factor=10):
         for key in ("neg_category_ids", "not_exhaustive_category_ids"):
             img[key] = [c * factor for c in img.get(key, [])]
     return data
+
+
+CASCADE_OPTS = (
+    "MODEL.ROI_HEADS.NAME",
+    "EQLCascadeROIHeads",
+    "MODEL.ROI_BOX_HEAD.CLS_AGNOSTIC_BBOX_REG",
+    "True",
+)

@@ -7,6 +7,7 @@ import os
 
 import pytest
 import torch
+from common import bce, sig
 from conftest import REPO
 
 from eql.losses import (
@@ -18,15 +19,6 @@ from eql.losses import (
 )
 
 LOGITS = [[2.0, -1.0, 0.5], [0.3, -2.0, 1.5], [-0.7, 1.2, 0.4]]
-
-
-def bce(z, y):
-    p = 1 / (1 + math.exp(-z))
-    return -(y * math.log(p) + (1 - y) * math.log(1 - p))
-
-
-def sig(z):
-    return 1 / (1 + math.exp(-z))
 
 
 def _logits():

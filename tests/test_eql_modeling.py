@@ -6,7 +6,7 @@ import os
 
 import pytest
 import torch
-from conftest import INSTANT_CONFIG, REPO, instant_cfg
+from conftest import CASCADE_OPTS, INSTANT_CONFIG, REPO, instant_cfg
 from detectron2.layers import ShapeSpec
 from detectron2.modeling.roi_heads.fast_rcnn import FastRCNNOutputLayers
 from detectron2.structures import Boxes, Instances
@@ -154,13 +154,7 @@ def test_every_cascade_stage_uses_eql(tiny_synthetic, tmp_path):
     from detectron2.data import build_detection_train_loader
     from detectron2.modeling import build_model
 
-    cfg = instant_cfg(
-        tmp_path,
-        "MODEL.ROI_HEADS.NAME",
-        "EQLCascadeROIHeads",
-        "MODEL.ROI_BOX_HEAD.CLS_AGNOSTIC_BBOX_REG",
-        "True",
-    )
+    cfg = instant_cfg(tmp_path, *CASCADE_OPTS)
     model = build_model(cfg)
     predictors = list(model.roi_heads.box_predictor)
     assert len(predictors) == 3

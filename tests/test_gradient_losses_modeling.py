@@ -4,7 +4,7 @@ import math
 
 import pytest
 import torch
-from conftest import instant_cfg
+from conftest import CASCADE_OPTS, instant_cfg
 from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.layers import ShapeSpec
 from detectron2.modeling import build_model
@@ -41,15 +41,7 @@ def test_eqlv2_predictor_trains_the_objectness_column_and_scores_with_it(tmp_pat
 
 
 def _cascade_model(tmp_path, loss="eqlv2"):
-    cfg = instant_cfg(
-        tmp_path,
-        "MODEL.ROI_HEADS.NAME",
-        "EQLCascadeROIHeads",
-        "MODEL.ROI_BOX_HEAD.CLS_AGNOSTIC_BBOX_REG",
-        "True",
-        "MODEL.EQL.LOSS",
-        loss,
-    )
+    cfg = instant_cfg(tmp_path, *CASCADE_OPTS, "MODEL.EQL.LOSS", loss)
     return cfg, build_model(cfg)
 
 

@@ -8,7 +8,7 @@ import sys
 import pytest
 import torch
 from conftest import REPO
-from test_train_eval import _run_train_net, _synthetic_args
+from test_train_eval import _run_train_net, _synthetic_args, two_process_args
 
 sys.path.insert(0, os.path.join(REPO, "tools"))
 import plot_gradient_stats  # noqa: E402
@@ -108,21 +108,7 @@ def test_two_gloo_processes_train_a_stateful_loss(tiny_synthetic, tmp_path, conf
     """DDP over gloo with the statistics summed inside the forward: no deadlock, and the loss
     state lands in the checkpoint."""
     out = tmp_path / "ddp"
-    log = _run_train_net(
-        "--num-gpus",
-        "2",
-        "--dist-url",
-        "auto",
-        *_synthetic_args(tiny_synthetic, out, config),
-        "MODEL.DEVICE",
-        "cpu",
-        "SOLVER.MAX_ITER",
-        "2",
-        "SOLVER.IMS_PER_BATCH",
-        "4",
-        "DATASETS.TEST",
-        "()",
-    )
+    log = _run_train_net(*two_process_args(tiny_synthetic, out, config), "DATASETS.TEST", "()")
     assert "world size: 2" in log.lower() or "rank 1" in log.lower()
     state = _final(out)["model"]
     key = [k for k in state if k.endswith("cls_loss.pos_grad")]

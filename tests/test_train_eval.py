@@ -109,21 +109,26 @@ def test_train_eval_and_resume(tiny_synthetic, tmp_path):
     assert not torch.equal(w0, w1)
 
 
-def test_two_process_gloo_training(tiny_synthetic, tmp_path):
-    out = tmp_path / "ddp"
-    log = _run_train_net(
+def two_process_args(tiny_synthetic, out, config=INSTANT_CONFIG):
+    """train_net arguments for 2 CPU processes over gloo, 2 iterations of 2 images each."""
+    return [
         "--num-gpus",
         "2",
         "--dist-url",
         "auto",
-        *_synthetic_args(tiny_synthetic, out),
+        *_synthetic_args(tiny_synthetic, out, config),
         "MODEL.DEVICE",
         "cpu",
         "SOLVER.MAX_ITER",
         "2",
         "SOLVER.IMS_PER_BATCH",
-        "4"
-    )
+        "4",
+    ]
+
+
+def test_two_process_gloo_training(tiny_synthetic, tmp_path):
+    out = tmp_path / "ddp"
+    log = _run_train_net(*two_process_args(tiny_synthetic, out))
     assert "world size: 2" in log.lower() or "rank 1" in log.lower()
     assert (out / "model_final.pth").is_file()
     assert (out / "inference" / "tiny_synthetic_val" / "lvis_instances_results.json").is_file()

@@ -24,7 +24,7 @@ from typing import Optional, Tuple
 import torch
 from torch import nn
 
-from .distributed import all_reduce_sum
+from .distributed import all_reduce_sum, world_size
 
 # added to accumulated negative gradients before dividing (the official EQLv2 / EFL value)
 RATIO_EPS = 1e-10
@@ -146,9 +146,11 @@ class ClassificationLoss(Float32Statistics):
         gradient magnitudes, summed over processes. Returns False, changing nothing, when no
         process had a row in this step."""
         pos, neg = pos.float().clone(), neg.float().clone()
-        rows = torch.tensor([float(num_rows)], device=pos.device)
-        all_reduce_sum(pos, neg, rows)
-        if rows.item() == 0:
+        if world_size() > 1:
+            rows = torch.tensor([float(num_rows)], device=pos.device)
+            all_reduce_sum(pos, neg, rows)
+            num_rows = int(rows.item())  # all processes' rows
+        if num_rows == 0:
             return False
         self.pos_grad += pos
         self.neg_grad += neg
