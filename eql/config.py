@@ -81,14 +81,16 @@ def add_eql_config(cfg):
 
 
 def loss_head_of(cfg):
-    """Where MODEL.EQL.LOSS is used by this config: "dense" (EQLRetinaNet), "roi" (eql's ROI
-    heads, or any ROI heads built on them), or None (the model has no eql head)."""
-    from detectron2.modeling import ROI_HEADS_REGISTRY
+    """Where MODEL.EQL.LOSS is used by this config: "dense" (EQLRetinaNet or a subclass), "roi"
+    (eql's ROI heads, or any ROI heads built on them), or None (the model has no eql head)."""
+    from detectron2.modeling import META_ARCH_REGISTRY, ROI_HEADS_REGISTRY
 
     from .modeling.losses import DENSE_HEAD, ROI_HEAD
+    from .modeling.retinanet import EQLRetinaNet
     from .modeling.roi_heads import EQLROIHeadsMixin
 
-    if cfg.MODEL.META_ARCHITECTURE == "EQLRetinaNet":
+    arch = cfg.MODEL.META_ARCHITECTURE
+    if arch in META_ARCH_REGISTRY and issubclass(META_ARCH_REGISTRY.get(arch), EQLRetinaNet):
         return DENSE_HEAD
     name = cfg.MODEL.ROI_HEADS.NAME
     if name in ROI_HEADS_REGISTRY and issubclass(ROI_HEADS_REGISTRY.get(name), EQLROIHeadsMixin):

@@ -186,3 +186,15 @@ def test_whole_model_under_bf16_autocast_keeps_fp32_statistics(tiny_synthetic, t
         assert all(b.dtype == torch.float32 for b in loss.buffers())
         assert torch.isfinite(loss.pos_neg).all() and (loss.pos_grad > 0).any()
     assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+
+
+def test_eqlv2_predictor_empty_batch_backpropagates(tmp_path):
+    cfg = _predictor_cfg(tmp_path, [50] * C, "MODEL.EQL.LOSS", "eqlv2")
+    predictor = EQLFastRCNNOutputLayers(cfg, ShapeSpec(channels=16))
+    with EventStorage(0):
+        losses = predictor.losses(predictor(torch.zeros(0, 16)), _proposals([0]))
+    assert losses["loss_cls"].item() == 0
+    sum(losses.values()).backward()
+    assert predictor.cls_score.weight.grad is not None
+    assert torch.all(predictor.cls_score.weight.grad == 0)
+    assert torch.all(predictor.cls_loss.pos_neg == 100)  # nothing to learn from: unchanged
