@@ -237,3 +237,30 @@ def test_tail_ratio_tool(capsys):
 
     stats = load_stats_file(V05_COUNTS)
     assert float(line.split()[3]) == pytest.approx(tr(stats.image_count, 56740, 0.00177), abs=1e-4)
+
+
+@pytest.mark.parametrize("cascade", [False, True], ids=["standard", "cascade"])
+def test_eql_heads_with_sigmoid_ce_train_as_detectron2s_heads(tiny_synthetic, tmp_path, cascade):
+    """eql's ROI heads pass the image labels explicitly through their own box branch; with the
+    sigmoid CE loss every loss equals detectron2's heads with USE_SIGMOID_CE."""
+    from detectron2.data import build_detection_train_loader
+    from detectron2.modeling import build_model
+
+    opts = [*(CASCADE_OPTS if cascade else ()), "MODEL.EQL.LOSS", "sigmoid_ce"]
+    cfg = instant_cfg(tmp_path, *opts, "MODEL.EQL.PRIOR_PROB", "0.0")
+    ours = build_model(cfg)
+    cfg.defrost()
+    cfg.MODEL.ROI_HEADS.NAME = "CascadeROIHeads" if cascade else "StandardROIHeads"
+    cfg.MODEL.ROI_BOX_HEAD.USE_SIGMOID_CE = True
+    theirs = build_model(cfg)
+    theirs.load_state_dict({k: v for k, v in ours.state_dict().items() if ".cls_loss." not in k})
+    batch = next(iter(build_detection_train_loader(cfg)))
+    ours.train(), theirs.train()
+    results = []
+    for model in (ours, theirs):
+        torch.manual_seed(7)  # the same proposal sampling
+        with EventStorage(0):
+            results.append({k: v.item() for k, v in model(batch).items()})
+    assert set(results[0]) == set(results[1])
+    for k, v in results[1].items():
+        assert results[0][k] == pytest.approx(v, rel=1e-5), k
