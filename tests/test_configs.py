@@ -8,11 +8,8 @@ from conftest import REPO
 
 from eql.config import load_config
 
-CONFIGS = sorted(
-    p
-    for p in glob.glob(os.path.join(REPO, "configs", "**", "*.yaml"), recursive=True)
-    if "/configs/detectron2/" not in p
-)
+HERE = os.path.dirname(os.path.abspath(__file__))
+CONFIGS = sorted(glob.glob(os.path.join(REPO, "configs", "**", "*.yaml"), recursive=True))
 
 
 @functools.lru_cache(maxsize=None)
@@ -100,3 +97,66 @@ def test_config_parses_and_builds(path):
             assert type(head).__name__ == "FastRCNNOutputLayers"  # detectron2's own
         else:
             assert head.cls_loss.objectness == (cfg.MODEL.EQL.LOSS == "eqlv2")
+
+
+def _merge_every_config(configs_root, out_file):
+    """detectron2's plain route, as in a user's script: get_cfg, add_eql_config, merge_from_file."""
+    from detectron2.config import get_cfg
+
+    import eql
+
+    names = []
+    for path in sorted(glob.glob(os.path.join(configs_root, "**", "*.yaml"), recursive=True)):
+        cfg = get_cfg()
+        eql.add_eql_config(cfg)
+        cfg.merge_from_file(path)
+        names.append((os.path.relpath(path, configs_root), cfg.MODEL.META_ARCHITECTURE))
+    with open(out_file, "w") as f:
+        f.write(repr(names))
+
+
+def _tree(root):
+    return sorted(
+        (os.path.relpath(os.path.join(d, f), root), os.path.getsize(os.path.join(d, f)))
+        for d, _, files in os.walk(root)
+        for f in files
+    )
+
+
+def test_every_config_loads_with_plain_merge_from_file_from_a_read_only_copy_in_parallel(
+    tmp_path,
+):
+    import shutil
+    import stat
+    import subprocess
+    import sys
+
+    copy = tmp_path / "checkout" / "configs"
+    shutil.copytree(os.path.join(REPO, "configs"), copy)
+    before = _tree(copy)
+    for d, dirs, files in os.walk(copy):  # read-only (root ignores it; the tree check does not)
+        for name in files + dirs:
+            p = os.path.join(d, name)
+            os.chmod(p, os.stat(p).st_mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[3]); from test_configs import "
+        "_merge_every_config; _merge_every_config(sys.argv[1], sys.argv[2])"
+    )
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    procs = [  # four "ranks" at once
+        subprocess.Popen(
+            [sys.executable, "-c", code, str(copy), str(tmp_path / f"rank{r}.txt"), HERE],
+            env=env,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for r in range(4)
+    ]
+    for p in procs:
+        assert p.wait(timeout=600) == 0, p.stderr.read()[-3000:]
+    results = {(tmp_path / f"rank{r}.txt").read_text() for r in range(4)}
+    assert len(results) == 1
+    loaded = dict(eval(results.pop()))
+    assert len(loaded) == len(CONFIGS) and len(loaded) > 90
+    assert loaded["LVISv1-Detection/efl_rfs_retinanet_R_50_FPN_1x.yaml"] == "EQLRetinaNet"
+    assert _tree(copy) == before  # nothing written next to the configs
