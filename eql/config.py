@@ -4,6 +4,8 @@ import os
 
 from detectron2.config import CfgNode as CN
 
+from .errors import ConfigError
+
 # configs/ of a source checkout (the folder next to the package)
 REPO_CONFIGS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
 
@@ -113,28 +115,28 @@ def validate_eql_config(cfg) -> None:
         where = "EQLRetinaNet" if head != ROI_HEAD else f"the ROI heads {cfg.MODEL.ROI_HEADS.NAME}"
         check_head(eql.LOSS, head, where)
     if head == ROI_HEAD and cfg.MODEL.ROI_BOX_HEAD.USE_FED_LOSS:
-        raise ValueError(
+        raise ConfigError(
             "MODEL.ROI_BOX_HEAD.USE_FED_LOSS: eql's box predictor does not apply detectron2's "
             f"federated loss (MODEL.EQL.LOSS {eql.LOSS!r} is used instead); set it to False"
         )
     if not 0 <= eql.PRIOR_PROB < 1:
-        raise ValueError(f"MODEL.EQL.PRIOR_PROB: must be in [0, 1), got {eql.PRIOR_PROB}")
+        raise ConfigError(f"MODEL.EQL.PRIOR_PROB: must be in [0, 1), got {eql.PRIOR_PROB}")
     period = eql.GRADIENT_STATS.PERIOD
     if not isinstance(period, int) or period < 0:
-        raise ValueError(f"MODEL.EQL.GRADIENT_STATS.PERIOD: must be an integer >= 0, got {period}")
+        raise ConfigError(f"MODEL.EQL.GRADIENT_STATS.PERIOD: must be an integer >= 0, got {period}")
     if period > 0 and head is None:
-        raise ValueError(
+        raise ConfigError(
             "MODEL.EQL.GRADIENT_STATS.PERIOD: gradient statistics need an eql head "
             f"(EQLRetinaNet or eql's ROI heads); MODEL.ROI_HEADS.NAME is {cfg.MODEL.ROI_HEADS.NAME}"
         )
     if cfg.TEST.LVIS.ENGINE not in ("faster_coco_eval", "lvis_api"):
-        raise ValueError(
+        raise ConfigError(
             f"TEST.LVIS.ENGINE: unknown engine {cfg.TEST.LVIS.ENGINE!r}; choose "
             "'faster_coco_eval' or 'lvis_api'"
         )
     src = eql.FREQUENCY_SOURCE
     if src not in ("dataset", "none") and not os.path.isfile(os.path.expanduser(src)):
-        raise ValueError(
+        raise ConfigError(
             f"MODEL.EQL.FREQUENCY_SOURCE: 'dataset', 'none' or an existing json file, got {src!r}"
         )
 
@@ -168,7 +170,7 @@ def load_config(config_file: str, opts=()):
     except (KeyError, AssertionError) as e:  # yacs: file / command-line key not in the config
         moved = moved_key_message(str(e))
         if moved:
-            raise ValueError(f"{config_file}: {moved}") from None
+            raise ConfigError(f"{config_file}: {moved}") from None
         raise
     validate_eql_config(cfg)
     return cfg

@@ -3,6 +3,7 @@ target, flush it to disk, then rename it over the target (atomic on POSIX)."""
 
 import json
 import os
+import re
 from contextlib import contextmanager
 from typing import IO, Any, Iterator
 
@@ -36,3 +37,31 @@ def save_figure_atomic(fig, path: str, dpi: int = 100) -> None:
     """A matplotlib figure to a PNG file, atomically."""
     with atomic_write(path, "wb") as f:
         fig.savefig(f, format="png", dpi=dpi)
+
+
+_TEMPORARY = re.compile(r"^\..+\.(\d+)\.tmp$")
+
+
+def remove_stale_temporaries(directory: str) -> list:
+    """Removes the temporary files of :func:`atomic_write` in ``directory`` whose writing process
+    is gone (killed during a write); returns their paths."""
+    removed = []
+    for name in os.listdir(directory):
+        match = _TEMPORARY.match(name)
+        if not match or _process_alive(int(match.group(1))):
+            continue
+        path = os.path.join(directory, name)
+        if os.path.isfile(path):
+            os.remove(path)
+            removed.append(path)
+    return removed
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

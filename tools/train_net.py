@@ -13,16 +13,17 @@ import logging
 import os
 import sys
 
-from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.engine import default_argument_parser, default_setup, launch
 from detectron2.evaluation import verify_results
 from detectron2.utils import comm
 from detectron2.utils.logger import setup_logger
 
 import eql  # noqa: F401  (registers eql's models and datasets)
+from eql.checkpoint import EQLCheckpointer
 from eql.config import load_config
 from eql.data import register_synthetic_lvis
 from eql.engine import Trainer, write_results_to_tensorboard
+from eql.errors import UserError
 from eql.model_zoo import ModelZooError
 
 logger = logging.getLogger("eql")
@@ -48,7 +49,7 @@ def main(args):
     cfg = setup(args)
     if args.eval_only:
         model = Trainer.build_model(cfg)
-        DetectionCheckpointer(model, save_dir=cfg.OUTPUT_DIR).resume_or_load(
+        EQLCheckpointer(model, save_dir=cfg.OUTPUT_DIR).resume_or_load(
             cfg.MODEL.WEIGHTS, resume=args.resume
         )
         res = Trainer.test(cfg, model)
@@ -65,6 +66,7 @@ def cli(argv=None):
     args = default_argument_parser().parse_args(argv)
     print("Command Line Args:", args)
     try:
+        load_config(args.config_file, args.opts)  # config errors before any process starts
         return launch(
             main,
             args.num_gpus,
@@ -76,6 +78,9 @@ def cli(argv=None):
     except ModelZooError as e:  # e.g. offline: one clear message, no traceback
         print(f"error: {e}", file=sys.stderr)
         sys.exit(1)
+    except UserError as e:  # a bad file, key or value: one line, no traceback
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.structures import BoxMode
 from detectron2.utils.file_io import PathManager
 
+from ..errors import UserError
 from .category_stats import CategoryStats, load_or_compute_stats, stats_from_image_counts
 
 logger = logging.getLogger(__name__)
@@ -24,7 +25,7 @@ logger = logging.getLogger(__name__)
 LVIS_V1_TRAIN_ANNOTATED_IMAGES = 99388
 
 
-class DatasetFormatError(ValueError):
+class DatasetFormatError(UserError):
     """An LVIS-format json (or its images) is not usable; the message names file and field."""
 
 

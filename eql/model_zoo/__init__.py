@@ -43,13 +43,14 @@ def get_config(name: str, trained: bool = True):
 def get(name: str, trained: bool = True, device=None):
     """A built model (eval mode) with the named checkpoint's weights (``trained``) or the config's
     initial weights."""
-    from detectron2.checkpoint import DetectionCheckpointer
     from detectron2.modeling import build_model
+
+    from ..checkpoint import EQLCheckpointer
 
     cfg = get_config(name, trained)
     if device is not None:
         cfg.MODEL.DEVICE = str(device)
     model = build_model(cfg)
     if trained:
-        DetectionCheckpointer(model).load(cfg.MODEL.WEIGHTS)
+        EQLCheckpointer(model).load(cfg.MODEL.WEIGHTS)
     return model.eval()

@@ -13,6 +13,7 @@ from detectron2.modeling.roi_heads.fast_rcnn import (
 )
 from torch import nn
 
+from ..errors import ConfigError
 from ..losses import ClassificationLoss, ImageLabels, LossContext, image_index_of_rows
 from .losses import ROI_HEAD, build_classification_loss
 
@@ -31,12 +32,12 @@ class EQLFastRCNNOutputLayers(FastRCNNOutputLayers):
         self, input_shape, *, cls_loss: ClassificationLoss, prior_prob: float = 0.0, **kwargs
     ):
         if kwargs.get("use_fed_loss"):
-            raise ValueError(
+            raise ConfigError(
                 "MODEL.ROI_BOX_HEAD.USE_FED_LOSS: not applied by eql's box predictor; set it False"
             )
         super().__init__(input_shape, **kwargs)
         if cls_loss.num_logits > self.num_classes + 1 or cls_loss.num_classes != self.num_classes:
-            raise ValueError(
+            raise ConfigError(
                 f"the loss has {cls_loss.num_classes} classes and reads {cls_loss.num_logits} "
                 f"logits; the box predictor has {self.num_classes} classes"
             )

@@ -11,6 +11,7 @@ from detectron2.modeling.meta_arch.retinanet import RetinaNet
 from detectron2.structures import ImageList, Instances
 from detectron2.utils.events import get_event_storage
 
+from ..errors import ConfigError
 from ..losses import ClassificationLoss, LossContext
 from .losses import DENSE_HEAD, build_classification_loss
 
@@ -26,7 +27,7 @@ class EQLRetinaNet(RetinaNet):
     def __init__(self, *, cls_loss: ClassificationLoss, **kwargs):
         super().__init__(**kwargs)
         if cls_loss.objectness or cls_loss.num_classes != self.num_classes:
-            raise ValueError(
+            raise ConfigError(
                 f"RetinaNet's head has {self.num_classes} class logits per anchor; the loss needs "
                 f"{cls_loss.num_logits}"
             )

@@ -3,6 +3,7 @@ MODEL.EQL.EFL.SCALE_FACTOR, gamma_b and alpha are MODEL.RETINANET.FOCAL_LOSS_GAM
 
 import logging
 
+from ...errors import ConfigError
 from ...losses import EqualizedFocalLoss
 from .focal import validate_focal_keys
 from .registry import CLASSIFICATION_LOSS_REGISTRY, DENSE_HEAD, LossEntry
@@ -28,7 +29,7 @@ class EqualizedFocalLossEntry(LossEntry):
     def validate(cls, cfg):
         validate_focal_keys(cfg)
         if cls.node(cfg).SCALE_FACTOR < 0:
-            raise ValueError(
+            raise ConfigError(
                 f"{cls.key('SCALE_FACTOR')}: must be >= 0, got {cls.node(cfg).SCALE_FACTOR}"
             )
 

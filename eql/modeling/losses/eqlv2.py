@@ -3,6 +3,7 @@ keys are MODEL.EQL.EQLV2.*."""
 
 import logging
 
+from ...errors import ConfigError
 from ...losses import EQLv2
 from .registry import CLASSIFICATION_LOSS_REGISTRY, ROI_HEAD, LossEntry
 
@@ -33,11 +34,11 @@ class EQLv2Entry(LossEntry):
     def validate(cls, cfg):
         node = cls.node(cfg)
         if node.GAMMA <= 0:
-            raise ValueError(f"{cls.key('GAMMA')}: must be > 0, got {node.GAMMA}")
+            raise ConfigError(f"{cls.key('GAMMA')}: must be > 0, got {node.GAMMA}")
         if node.ALPHA < 0:
-            raise ValueError(f"{cls.key('ALPHA')}: must be >= 0, got {node.ALPHA}")
+            raise ConfigError(f"{cls.key('ALPHA')}: must be >= 0, got {node.ALPHA}")
         if not isinstance(node.TEST_WITH_OBJ, bool):
-            raise ValueError(
+            raise ConfigError(
                 f"{cls.key('TEST_WITH_OBJ')}: must be True or False, got {node.TEST_WITH_OBJ!r}"
             )
 

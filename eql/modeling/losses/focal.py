@@ -1,18 +1,19 @@
 """MODEL.EQL.LOSS "focal": the sigmoid focal loss of RetinaNet (detectron2's numerics), with
 MODEL.RETINANET.FOCAL_LOSS_GAMMA / FOCAL_LOSS_ALPHA."""
 
+from ...errors import ConfigError
 from ...losses import SigmoidFocalLoss
 from .registry import CLASSIFICATION_LOSS_REGISTRY, DENSE_HEAD, LossEntry
 
 
 def validate_focal_keys(cfg) -> None:
     if cfg.MODEL.RETINANET.FOCAL_LOSS_GAMMA <= 0:
-        raise ValueError(
+        raise ConfigError(
             "MODEL.RETINANET.FOCAL_LOSS_GAMMA: must be > 0 for eql's focal losses, got "
             f"{cfg.MODEL.RETINANET.FOCAL_LOSS_GAMMA}"
         )
     if cfg.MODEL.RETINANET.FOCAL_LOSS_ALPHA > 1:
-        raise ValueError(
+        raise ConfigError(
             "MODEL.RETINANET.FOCAL_LOSS_ALPHA: must be <= 1 (< 0: no alpha weighting), got "
             f"{cfg.MODEL.RETINANET.FOCAL_LOSS_ALPHA}"
         )

@@ -10,6 +10,7 @@ from typing import List, Optional, Tuple
 
 from detectron2.utils.registry import Registry
 
+from ...errors import ConfigError
 from ...losses import ClassificationLoss
 
 # where a loss can be used
@@ -67,7 +68,7 @@ CLASSIFICATION_LOSS_REGISTRY.__doc__ = """Classification losses selected by MODE
 def get_loss_entry(name: str) -> type:
     """The entry registered as ``name``; ValueError naming MODEL.EQL.LOSS otherwise."""
     if name not in CLASSIFICATION_LOSS_REGISTRY:
-        raise ValueError(
+        raise ConfigError(
             f"MODEL.EQL.LOSS: unknown loss {name!r}; choose one of "
             f"{CLASSIFICATION_LOSS_REGISTRY.names()}"
         )
@@ -79,7 +80,7 @@ def check_head(name: str, head: str, where: str) -> None:
     entry = get_loss_entry(name)
     if head not in entry.heads:
         usable = sorted(n for n, e in CLASSIFICATION_LOSS_REGISTRY if head in e.heads)
-        raise ValueError(
+        raise ConfigError(
             f"MODEL.EQL.LOSS: {name!r} cannot be used in {where} (it works in: "
             f"{', '.join(entry.heads)} heads); losses for {where}: {usable}"
         )

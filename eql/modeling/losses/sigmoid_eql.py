@@ -5,6 +5,7 @@ import logging
 
 import torch
 
+from ...errors import ConfigError
 from ...losses import SigmoidEQL, suppression_strength
 from ...losses.suppression import SUPPRESSION_FUNCTIONS
 from .registry import CLASSIFICATION_LOSS_REGISTRY, ROI_HEAD, InferenceOnlyLoss, LossEntry
@@ -44,7 +45,7 @@ class SigmoidEQLEntry(LossEntry):
         node = cls.node(cfg)
 
         def fail(key, msg):
-            raise ValueError(f"{cls.key(key)}: {msg}")
+            raise ConfigError(f"{cls.key(key)}: {msg}")
 
         if node.WEIGHT_FUNCTION not in SUPPRESSION_FUNCTIONS:
             fail(

@@ -3,6 +3,7 @@
 from typing import List, Tuple
 
 from ...data.category_stats import CategoryStats, frequency_bin
+from ...errors import ConfigError
 
 
 def training_category_stats(cfg, num_classes: int) -> CategoryStats:
@@ -17,14 +18,14 @@ def training_category_stats(cfg, num_classes: int) -> CategoryStats:
         stats: List[CategoryStats] = [load_stats_file(source)]
     else:
         if not cfg.DATASETS.TRAIN:
-            raise ValueError(
+            raise ConfigError(
                 "MODEL.EQL.FREQUENCY_SOURCE: 'dataset' needs DATASETS.TRAIN (or give a "
                 "category-count json)"
             )
         stats = [get_category_stats(name) for name in cfg.DATASETS.TRAIN]
     for s in stats:
         if s.num_classes != num_classes:
-            raise ValueError(
+            raise ConfigError(
                 f"category statistics of {s.source or 'the training set'} have {s.num_classes} "
                 f"classes, the model has {num_classes} (MODEL.ROI_HEADS.NUM_CLASSES / "
                 "MODEL.RETINANET.NUM_CLASSES)"
