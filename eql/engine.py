@@ -12,6 +12,8 @@ from detectron2.utils import comm
 from detectron2.utils.logger import setup_logger
 
 from .checkpoint import EQLCheckpointer
+from .data.train_stream import StepSeeder, StreamPosition, build_reproducible_train_loader
+from .errors import ConfigError
 from .evaluation import LVISEvaluator
 from .gradient_stats import build_gradient_stats_hook
 
@@ -23,8 +25,10 @@ def ddp_device_ids(device: str):
 
 
 class Trainer(DefaultTrainer):
-    """DefaultTrainer that (1) builds DDP with the right ``device_ids`` on CPU and GPU and (2)
-    evaluates LVIS-format datasets with :class:`eql.evaluation.LVISEvaluator`."""
+    """DefaultTrainer that (1) builds DDP with the right ``device_ids`` on CPU and GPU, (2)
+    evaluates LVIS-format datasets with :class:`eql.evaluation.LVISEvaluator`, (3) trains on a
+    data stream and RNGs that ``--resume`` continues exactly (eql/data/train_stream.py) and (4)
+    writes checkpoints atomically (eql/checkpoint.py)."""
 
     def __init__(self, cfg):
         # DefaultTrainer.__init__ with create_ddp_model(..., device_ids=ddp_device_ids(...)).
@@ -34,11 +38,17 @@ class Trainer(DefaultTrainer):
             setup_logger()
         cfg = DefaultTrainer.auto_scale_workers(cfg, comm.get_world_size())
         if cfg.SOLVER.AMP.ENABLED and not str(cfg.MODEL.DEVICE).startswith("cuda"):
-            raise ValueError("SOLVER.AMP.ENABLED needs MODEL.DEVICE cuda (AMPTrainer is CUDA-only)")
+            raise ConfigError(
+                "SOLVER.AMP.ENABLED needs MODEL.DEVICE cuda (AMPTrainer is CUDA-only)"
+            )
+        # the seed of the data stream and of every step; saved with the trainer's state
+        self.stream_position = StreamPosition(
+            seed=cfg.SEED if cfg.SEED >= 0 else comm.shared_random_seed()
+        )
 
         model = self.build_model(cfg)
         optimizer = self.build_optimizer(cfg, model)
-        data_loader = self.build_train_loader(cfg)
+        data_loader = build_reproducible_train_loader(cfg, self.stream_position)
         model = create_ddp_model(
             model, broadcast_buffers=False, device_ids=ddp_device_ids(cfg.MODEL.DEVICE)
         )
@@ -52,6 +62,10 @@ class Trainer(DefaultTrainer):
         self.cfg = cfg
         self.register_hooks(self.build_hooks())
 
+    def resume_or_load(self, resume=True):
+        super().resume_or_load(resume=resume)
+        self.stream_position.start_batch = self.start_iter  # batches already trained
+
     def train(self):
         """Trains, and returns the results of the evaluation after the last iteration (detectron2
         returns them only when TEST.EXPECTED_RESULTS is set)."""
@@ -59,9 +73,10 @@ class Trainer(DefaultTrainer):
         return getattr(self, "_last_eval_results", None)
 
     def build_hooks(self):
-        """detectron2's hooks, plus the gradient diagnostics of MODEL.EQL.GRADIENT_STATS (before
-        the writer, so that its scalars are written in the same iteration)."""
-        hooks = super().build_hooks()
+        """detectron2's hooks, after the per-step seeding of the RNGs, plus the gradient
+        diagnostics of MODEL.EQL.GRADIENT_STATS (before the writer, so that its scalars are
+        written in the same iteration)."""
+        hooks = [StepSeeder(self.stream_position), *super().build_hooks()]
         grad_hook = build_gradient_stats_hook(self.cfg)
         if grad_hook is not None:
             writers = [i for i, h in enumerate(hooks) if isinstance(h, PeriodicWriter)]

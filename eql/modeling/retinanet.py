@@ -32,6 +32,9 @@ class EQLRetinaNet(RetinaNet):
                 f"{cls_loss.num_logits}"
             )
         self.cls_loss = cls_loss
+        # detectron2 keeps its running normaliser in a python attribute, lost on resume; here it
+        # is a buffer (in checkpoints). -1: not started (the first update starts from 100).
+        self.register_buffer("loss_normalizer_ema", torch.tensor(-1.0, dtype=torch.float64))
 
     @classmethod
     def from_config(cls, cfg):
@@ -40,6 +43,16 @@ class EQLRetinaNet(RetinaNet):
             cfg, DENSE_HEAD, cfg.MODEL.RETINANET.NUM_CLASSES
         )
         return ret
+
+    def _ema_update(self, name: str, value: float, initial_value: float, momentum: float = 0.9):
+        """detectron2's update of the running normaliser, kept in ``loss_normalizer_ema``."""
+        if name != "loss_normalizer":
+            return super()._ema_update(name, value, initial_value, momentum)
+        old = float(self.loss_normalizer_ema)
+        old = initial_value if old < 0 else old
+        new = old * momentum + value * (1 - momentum)
+        self.loss_normalizer_ema.fill_(new)
+        return new
 
     def losses(self, anchors, pred_logits, gt_labels, pred_anchor_deltas, gt_boxes):
         """As detectron2's RetinaNet.losses, with ``self.cls_loss`` for the classification."""
