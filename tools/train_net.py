@@ -19,17 +19,19 @@ from detectron2.utils import comm
 from detectron2.utils.logger import setup_logger
 
 import eql  # noqa: F401  (registers eql's models and datasets)
-from eql.checkpoint import EQLCheckpointer
+from eql.checkpoint import LAST_CHECKPOINT, EQLCheckpointer
 from eql.config import load_config
 from eql.data import register_synthetic_lvis
 from eql.engine import Trainer, write_results_to_tensorboard
 from eql.errors import UserError
 from eql.model_zoo import ModelZooError
+from eql.validation import validate_run
 
 logger = logging.getLogger("eql")
 
 
-def setup(args):
+def prepare_config(args):
+    """The run's config, its datasets registered; writes nothing."""
     cfg = load_config(args.config_file, args.opts)
     # category statistics are cached next to a dataset's json, or here when that is read-only
     os.environ.setdefault("EQL_CACHE_DIR", os.path.join(cfg.OUTPUT_DIR, "category_stats"))
@@ -40,6 +42,23 @@ def setup(args):
     if cfg.DATASETS.SYNTHETIC.ROOT:
         register_synthetic_lvis(cfg.DATASETS.SYNTHETIC.ROOT, cfg.DATASETS.SYNTHETIC.PREFIX)
     cfg.freeze()
+    return cfg
+
+
+def validate(args) -> None:
+    """The start-up validation (eql/validation.py), before any process starts or file is
+    written."""
+    cfg = prepare_config(args)
+    resuming = args.resume and os.path.isfile(os.path.join(cfg.OUTPUT_DIR, LAST_CHECKPOINT))
+    validate_run(
+        cfg,
+        eval_only=args.eval_only,
+        allow_random_weights=args.allow_random_weights or resuming,
+    )
+
+
+def setup(args):
+    cfg = prepare_config(args)
     default_setup(cfg, args)
     setup_logger(cfg.OUTPUT_DIR, distributed_rank=comm.get_rank(), name="eql")
     return cfg
@@ -62,11 +81,22 @@ def main(args):
     return trainer.train()
 
 
+def argument_parser():
+    parser = default_argument_parser()
+    parser.add_argument(
+        "--allow-random-weights",
+        action="store_true",
+        help="evaluate (--eval-only) without MODEL.WEIGHTS or with a checkpoint of another class "
+        "count (refused by default: the metrics would be a random head's)",
+    )
+    return parser
+
+
 def cli(argv=None):
-    args = default_argument_parser().parse_args(argv)
+    args = argument_parser().parse_args(argv)
     print("Command Line Args:", args)
     try:
-        load_config(args.config_file, args.opts)  # config errors before any process starts
+        validate(args)  # user errors before any process starts or any file is written
         return launch(
             main,
             args.num_gpus,

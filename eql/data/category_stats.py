@@ -5,6 +5,7 @@ f_j = image_count_j / (number of images with at least one annotation); its frequ
 rare (1-10 training images), common (11-100) and frequent (>100).
 """
 
+import hashlib
 import json
 import logging
 import os
@@ -20,7 +21,7 @@ LVIS_RARE_MAX_IMAGES = 10
 LVIS_COMMON_MAX_IMAGES = 100
 
 STATS_CACHE_SUFFIX = ".category_stats.json"
-_STATS_FORMAT_VERSION = 1
+_STATS_FORMAT_VERSION = 2
 
 
 @dataclass
@@ -39,6 +40,7 @@ class CategoryStats:
     num_images_with_annotations: int
     frequency: List[str]
     source: str = ""
+    source_sha256: str = ""  # of the json the statistics were computed from
     version: int = field(default=_STATS_FORMAT_VERSION)
 
     @property
@@ -127,26 +129,41 @@ def tail_ratio(image_count: Sequence[int], num_images: int, frequency_threshold:
     return tail / total
 
 
+def file_sha256(path: str) -> str:
+    """sha256 of a file's content (read in 1 MiB chunks)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
 def load_or_compute_stats(
     json_file: str, dataset: Optional[Dict] = None, cache_dir: Optional[str] = None
 ) -> CategoryStats:
     """Category stats of an LVIS-format json, cached in ``<json>.category_stats.json`` (or in
-    ``cache_dir`` when the json's folder is read-only). The cache is used only when it is newer
-    than the json."""
+    ``cache_dir`` when the json's folder is read-only). The cache is used only when it was computed
+    from the same content (sha256 of the json), whatever the files' times."""
+    from .lvis_json import read_lvis_json
+
     candidates = [json_file + STATS_CACHE_SUFFIX]
     if cache_dir:
         candidates.append(os.path.join(cache_dir, os.path.basename(json_file) + STATS_CACHE_SUFFIX))
-    json_mtime = os.path.getmtime(json_file)
+    digest = file_sha256(json_file)
     for path in candidates:
-        if os.path.isfile(path) and os.path.getmtime(path) >= json_mtime:
+        if os.path.isfile(path):
             try:
-                return CategoryStats.from_json(path)
+                cached = CategoryStats.from_json(path)
             except (ValueError, TypeError, KeyError) as e:
-                logger.warning(f"Ignoring stale category stats cache {path}: {e}")
+                logger.warning(f"Ignoring unreadable category stats cache {path}: {e}")
+                continue
+            if cached.source_sha256 == digest:
+                return cached
+            logger.info(f"Ignoring category stats cache {path}: computed from other content")
     if dataset is None:
-        with open(json_file) as f:
-            dataset = json.load(f)
+        dataset = read_lvis_json(json_file, require_annotations=True)
     stats = compute_category_stats(dataset, source=json_file)
+    stats.source_sha256 = digest
     for path in candidates:
         try:
             os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
@@ -161,16 +178,45 @@ def load_or_compute_stats(
 def load_stats_file(path: str) -> CategoryStats:
     """Category statistics from a json file: an LVIS-format json (with ``images``) or a counts
     file with ``categories`` ([{"id", "image_count", optional "frequency"}]) and
-    ``num_images_with_annotations``."""
+    ``num_images_with_annotations``. Bad files raise a UserError naming the file and field."""
+    from .lvis_json import DatasetFormatError
+
     path = os.path.expanduser(path)
-    with open(path) as f:
-        data = json.load(f)
-    if "images" in data:
-        return load_or_compute_stats(path, data, os.environ.get("EQL_CACHE_DIR"))
+    if not os.path.isfile(path):
+        raise DatasetFormatError(f"{path}: file not found")
+    try:
+        with open(path) as f:
+            data = json.load(f)
+    except json.JSONDecodeError as e:
+        raise DatasetFormatError(f"{path}: not valid json ({e})") from None
+    if isinstance(data, dict) and "images" in data:
+        return load_or_compute_stats(path, None, os.environ.get("EQL_CACHE_DIR"))
+    if not isinstance(data, dict):
+        raise DatasetFormatError(f"{path}: top level must be an object (a category-count file)")
     for key in ("categories", "num_images_with_annotations"):
         if key not in data:
-            raise ValueError(f"{path}: missing field '{key}' (expected a category-count file)")
+            raise DatasetFormatError(
+                f"{path}: missing field '{key}' (expected a category-count file)"
+            )
     cats = data["categories"]
+    if not isinstance(cats, list) or not cats:
+        raise DatasetFormatError(f"{path}: field 'categories' must be a non-empty list")
+    for k, c in enumerate(cats):
+        for key in ("id", "image_count"):
+            if not isinstance(c, dict) or key not in c:
+                raise DatasetFormatError(f"{path}: categories[{k}] has no field '{key}'")
+        n = c["image_count"]
+        if not isinstance(n, int) or isinstance(n, bool) or n < 0:
+            raise DatasetFormatError(
+                f"{path}: categories[{k}] field 'image_count' must be an integer >= 0, got {n!r}"
+            )
+    if len({c["id"] for c in cats}) != len(cats):
+        raise DatasetFormatError(f"{path}: field 'categories' has duplicate ids")
+    total = data["num_images_with_annotations"]
+    if not isinstance(total, int) or isinstance(total, bool) or total <= 0:
+        raise DatasetFormatError(
+            f"{path}: field 'num_images_with_annotations' must be an integer > 0, got {total!r}"
+        )
     has_bins = all("frequency" in c for c in cats)
     freq = [c["frequency"] for c in sorted(cats, key=lambda c: c["id"])] if has_bins else None
-    return stats_from_image_counts(cats, data["num_images_with_annotations"], path, freq)
+    return stats_from_image_counts(cats, total, path, freq)

@@ -7,7 +7,6 @@ in contiguous class ids: the classes annotated in the image, the image's ``neg_c
 "neg_category_ids" / "not_exhaustive_category_ids", as in detectron2's loader.
 """
 
-import json
 import logging
 import os
 from typing import Dict, List, Optional
@@ -16,93 +15,13 @@ from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.structures import BoxMode
 from detectron2.utils.file_io import PathManager
 
-from ..errors import UserError
 from .category_stats import CategoryStats, load_or_compute_stats, stats_from_image_counts
+from .lvis_json import DatasetFormatError, read_lvis_json
 
 logger = logging.getLogger(__name__)
 
 # Number of LVIS v1 train images with at least one annotation (f_j's denominator).
 LVIS_V1_TRAIN_ANNOTATED_IMAGES = 99388
-
-
-class DatasetFormatError(UserError):
-    """An LVIS-format json (or its images) is not usable; the message names file and field."""
-
-
-def read_lvis_json(json_file: str, require_annotations: bool = False) -> Dict:
-    """Reads and validates an LVIS-format json. ``annotations`` may be absent (image-info files
-    such as test-dev) unless ``require_annotations``."""
-    local = PathManager.get_local_path(json_file)
-    if not os.path.isfile(local):
-        raise DatasetFormatError(f"{json_file}: file not found")
-    try:
-        with open(local) as f:
-            data = json.load(f)
-    except json.JSONDecodeError as e:
-        raise DatasetFormatError(f"{json_file}: not valid json ({e})") from None
-    if not isinstance(data, dict):
-        raise DatasetFormatError(f"{json_file}: top level must be an object")
-    for key in ("images", "categories"):
-        if key not in data:
-            raise DatasetFormatError(f"{json_file}: missing field '{key}'")
-        if not isinstance(data[key], list):
-            raise DatasetFormatError(f"{json_file}: field '{key}' must be a list")
-    if require_annotations and "annotations" not in data:
-        raise DatasetFormatError(f"{json_file}: missing field 'annotations'")
-    if not data["images"]:
-        raise DatasetFormatError(f"{json_file}: empty dataset (field 'images' is empty)")
-    if not data["categories"]:
-        raise DatasetFormatError(f"{json_file}: field 'categories' is empty")
-    for k, cat in enumerate(data["categories"]):
-        if "id" not in cat or "name" not in cat:
-            raise DatasetFormatError(f"{json_file}: categories[{k}] needs 'id' and 'name'")
-    cat_ids = [c["id"] for c in data["categories"]]
-    known = set(cat_ids)
-    if len(known) != len(cat_ids):
-        raise DatasetFormatError(f"{json_file}: field 'categories' has duplicate ids")
-    image_ids = set()
-    for k, img in enumerate(data["images"]):
-        for key in ("id", "height", "width"):
-            if key not in img:
-                raise DatasetFormatError(f"{json_file}: images[{k}] has no field '{key}'")
-        if "file_name" not in img and "coco_url" not in img:
-            raise DatasetFormatError(
-                f"{json_file}: images[{k}] (id {img['id']}) needs 'file_name' or 'coco_url'"
-            )
-        for key in ("neg_category_ids", "not_exhaustive_category_ids"):
-            bad = [c for c in img.get(key, []) if c not in known]
-            if bad:
-                raise DatasetFormatError(
-                    f"{json_file}: images[{k}] (id {img['id']}) field '{key}' has unknown "
-                    f"category ids {bad[:5]}"
-                )
-        image_ids.add(img["id"])
-    ann_ids = set()
-    for k, ann in enumerate(data.get("annotations", [])):
-        for key in ("id", "image_id", "category_id", "bbox"):
-            if key not in ann:
-                raise DatasetFormatError(f"{json_file}: annotations[{k}] has no field '{key}'")
-        if ann["category_id"] not in known:
-            raise DatasetFormatError(
-                f"{json_file}: annotations[{k}] (id {ann['id']}) has unknown category_id "
-                f"{ann['category_id']} (field 'category_id')"
-            )
-        if ann["image_id"] not in image_ids:
-            raise DatasetFormatError(
-                f"{json_file}: annotations[{k}] (id {ann['id']}) refers to unknown image_id "
-                f"{ann['image_id']} (field 'image_id')"
-            )
-        if ann["id"] in ann_ids:
-            raise DatasetFormatError(f"{json_file}: duplicate annotation id {ann['id']}")
-        ann_ids.add(ann["id"])
-        segm = ann.get("segmentation")
-        if segm is not None and isinstance(segm, list):
-            if not segm or any(len(p) < 6 or len(p) % 2 for p in segm):
-                raise DatasetFormatError(
-                    f"{json_file}: annotations[{k}] (id {ann['id']}) field 'segmentation' has "
-                    f"a polygon with fewer than 3 points"
-                )
-    return data
 
 
 def image_path(image_root: str, img: Dict) -> str:

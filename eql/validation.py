@@ -1,0 +1,156 @@
+"""The start-up validation of a training or evaluation run: every check that can fail on the user's
+input, run once before any process starts, any model is built or any file is written.
+
+* datasets of DATASETS.TRAIN (training) and DATASETS.TEST: registered, json readable and valid
+  (eql/data/lvis_json.py), training sets with annotations;
+* class counts: the model's (ROI_HEADS / RETINANET.NUM_CLASSES) equal every set's, and the test
+  sets have the training set's categories;
+* the category-count file of MODEL.EQL.FREQUENCY_SOURCE;
+* MODEL.WEIGHTS: exists when local; for --eval-only, set and holding the model's class count.
+
+A valid LVIS-format json is parsed once per content: its category statistics are cached with the
+sha256 of its content (eql/data/category_stats.py), and a cache of the same content says the json
+was validated.
+"""
+
+import logging
+import os
+from typing import Dict, List, Optional, Tuple
+
+from detectron2.data import DatasetCatalog, MetadataCatalog
+from detectron2.utils.file_io import PathManager
+
+from .errors import CheckpointError, ConfigError
+
+logger = logging.getLogger(__name__)
+
+
+def model_num_classes(cfg) -> int:
+    from .config import loss_head_of
+    from .modeling.losses import DENSE_HEAD
+
+    if loss_head_of(cfg) == DENSE_HEAD or cfg.MODEL.META_ARCHITECTURE.endswith("RetinaNet"):
+        return cfg.MODEL.RETINANET.NUM_CLASSES
+    return cfg.MODEL.ROI_HEADS.NUM_CLASSES
+
+
+def dataset_categories(name: str, key: str, training: bool) -> Optional[List[int]]:
+    """The sorted category ids of a registered dataset, its json validated; None when the
+    dataset is not an LVIS-format json that eql reads (another loader)."""
+    from .data.category_stats import STATS_CACHE_SUFFIX, file_sha256, load_or_compute_stats
+    from .data.lvis_json import DatasetFormatError, read_lvis_json
+
+    if name not in DatasetCatalog.list():
+        raise ConfigError(f"{key}: dataset '{name}' is not registered")
+    meta = MetadataCatalog.get(name)
+    json_file = getattr(meta, "json_file", None)
+    if not json_file:
+        return None
+    local = PathManager.get_local_path(json_file)
+    if not os.path.isfile(local):
+        raise DatasetFormatError(f"{json_file}: file not found (dataset '{name}' in {key})")
+    cache = local + STATS_CACHE_SUFFIX
+    if training:
+        # validated and parsed once: the statistics cache records the content it came from
+        stats = load_or_compute_stats(local, None, os.environ.get("EQL_CACHE_DIR"))
+        return sorted(stats.category_ids)
+    if os.path.isfile(cache):
+        from .data.category_stats import CategoryStats
+
+        try:
+            cached = CategoryStats.from_json(cache)
+            if cached.source_sha256 == file_sha256(local):
+                return sorted(cached.category_ids)
+        except (ValueError, TypeError, KeyError):
+            pass
+    data = read_lvis_json(json_file)
+    if data.get("annotations"):
+        load_or_compute_stats(local, data, os.environ.get("EQL_CACHE_DIR"))
+    return sorted(c["id"] for c in data["categories"])
+
+
+def check_weights(cfg, eval_only: bool, allow_random_weights: bool) -> None:
+    weights = cfg.MODEL.WEIGHTS
+    if not weights:
+        if eval_only and not allow_random_weights:
+            raise ConfigError(
+                "MODEL.WEIGHTS: empty for --eval-only: the metrics would be those of a randomly "
+                "initialised model (pass --allow-random-weights to do that on purpose)"
+            )
+        return
+    if "://" in weights:
+        return  # detectron2://, eql://, http(s)://: fetched (and checked) when loaded
+    if not os.path.isfile(weights):
+        raise CheckpointError(f"{weights}: file not found (MODEL.WEIGHTS)")
+    if eval_only and weights.endswith(".pth"):
+        expected = model_num_classes(cfg)
+        found = checkpoint_num_classes(weights, cfg)
+        if found is not None and found != expected and not allow_random_weights:
+            raise CheckpointError(
+                f"{weights}: a checkpoint for {found} classes, the model has {expected} "
+                "(MODEL.ROI_HEADS.NUM_CLASSES / MODEL.RETINANET.NUM_CLASSES); its classifier would "
+                "not load and the metrics would be a random head's"
+            )
+
+
+def checkpoint_num_classes(path: str, cfg) -> Optional[int]:
+    """The class count of a checkpoint's box classifier (C + 1 rows of cls_score) or RetinaNet
+    classification conv (A * C outputs); None when it has neither."""
+    from .checkpoint import EQLCheckpointer
+
+    state = EQLCheckpointer(_Empty())._torch_load(path)
+    state = state.get("model", state)
+    for key, value in state.items():
+        if key.startswith("roi_heads.box_predictor") and key.endswith("cls_score.weight"):
+            return int(value.shape[0]) - 1
+        if key == "head.cls_score.weight":
+            anchors = len(cfg.MODEL.ANCHOR_GENERATOR.SIZES[0]) * len(
+                cfg.MODEL.ANCHOR_GENERATOR.ASPECT_RATIOS[0]
+            )
+            return int(value.shape[0]) // anchors
+    return None
+
+
+class _Empty:
+    """A stand-in model for reading a checkpoint file."""
+
+    def state_dict(self):
+        return {}
+
+
+def validate_run(cfg, *, eval_only: bool = False, allow_random_weights: bool = False) -> Dict:
+    """Runs every start-up check (see the module docstring); raises a UserError naming the file,
+    field or key. Returns what it found: {"classes": C, "datasets": {name: category ids}}."""
+    from .modeling.losses import training_category_stats
+
+    num_classes = model_num_classes(cfg)
+    found: Dict[str, Optional[List[int]]] = {}
+    sets: List[Tuple[str, str, bool]] = []
+    if not eval_only:
+        if not cfg.DATASETS.TRAIN:
+            raise ConfigError("DATASETS.TRAIN: empty (nothing to train on)")
+        sets += [(name, "DATASETS.TRAIN", True) for name in cfg.DATASETS.TRAIN]
+    sets += [(name, "DATASETS.TEST", False) for name in cfg.DATASETS.TEST]
+    for name, key, training in sets:
+        found[name] = dataset_categories(name, key, training)
+        cats = found[name]
+        if cats is not None and len(cats) != num_classes:
+            raise ConfigError(
+                f"{key}: dataset '{name}' has {len(cats)} categories, the model {num_classes} "
+                "(MODEL.ROI_HEADS.NUM_CLASSES / MODEL.RETINANET.NUM_CLASSES)"
+            )
+    train_cats = [found[n] for n in (cfg.DATASETS.TRAIN if not eval_only else ())]
+    reference = next((c for c in train_cats if c is not None), None)
+    for name in cfg.DATASETS.TEST:
+        if reference is not None and found[name] is not None and found[name] != reference:
+            missing = sorted(set(reference) - set(found[name]))[:5]
+            extra = sorted(set(found[name]) - set(reference))[:5]
+            raise ConfigError(
+                f"DATASETS.TEST: dataset '{name}' has other categories than the training set "
+                f"(ids missing: {missing}, unknown: {extra})"
+            )
+    source = cfg.MODEL.EQL.FREQUENCY_SOURCE
+    if not eval_only and source not in ("dataset", "none"):
+        training_category_stats(cfg, num_classes)  # reads and checks the count file
+    check_weights(cfg, eval_only, allow_random_weights)
+    return {"classes": num_classes, "datasets": found}
