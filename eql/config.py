@@ -1,6 +1,8 @@
 """eql's config keys, added to a detectron2 config by :func:`add_eql_config`."""
 
 import os
+import re
+from typing import List
 
 from detectron2.config import CfgNode as CN
 
@@ -162,18 +164,48 @@ def get_eql_cfg():
 
 
 def load_config(config_file: str, opts=()):
-    """A config from a yaml file (eql's or detectron2's) and ``KEY VALUE`` overrides."""
+    """A config from a yaml file (eql's or detectron2's) and ``KEY VALUE`` overrides. Every user
+    error (file missing or not yaml, unknown or moved key, wrong type, bad value) is a ConfigError
+    naming the file or key. An integer is accepted where a float is meant."""
+    import yaml
+
+    if not os.path.isfile(config_file):
+        raise ConfigError(f"{config_file}: config file not found")
     cfg = get_eql_cfg()
     try:
         cfg.merge_from_file(config_file)
-        cfg.merge_from_list(list(opts))
-    except (KeyError, AssertionError) as e:  # yacs: file / command-line key not in the config
-        moved = moved_key_message(str(e))
-        if moved:
-            raise ConfigError(f"{config_file}: {moved}") from None
-        raise
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{config_file}: not valid yaml ({str(e).splitlines()[0]})") from None
+    except (KeyError, AssertionError, ValueError) as e:  # yacs: unknown key, type mismatch
+        raise ConfigError(f"{config_file}: {_yacs_message(e)}") from None
+    opts = list(opts)
+    if len(opts) % 2:
+        raise ConfigError(f"command-line overrides must be KEY VALUE pairs, got {opts}")
+    try:
+        cfg.merge_from_list(_floats_where_meant(cfg, opts))
+    except (KeyError, AssertionError, ValueError) as e:
+        raise ConfigError(f"command line: {_yacs_message(e)}") from None
     validate_eql_config(cfg)
     return cfg
+
+
+def _yacs_message(error: Exception) -> str:
+    message = str(error).strip("'\"")
+    return moved_key_message(message) or message
+
+
+def _floats_where_meant(cfg, opts: List[str]) -> List[str]:
+    """KEY VALUE pairs with an integer VALUE written as a float where the config holds a float
+    (yacs refuses ``MODEL.EQL.EQL.LAMBDA 1`` as an int)."""
+    out = list(opts)
+    for i in range(0, len(out), 2):
+        node = cfg
+        for part in out[i].split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        value = out[i + 1]
+        if isinstance(node, float) and isinstance(value, str) and re.fullmatch(r"[+-]?\d+", value):
+            out[i + 1] = f"{value}.0"
+    return out
 
 
 def moved_key_message(error: str) -> str:

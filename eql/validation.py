@@ -6,7 +6,10 @@ input, run once before any process starts, any model is built or any file is wri
 * class counts: the model's (ROI_HEADS / RETINANET.NUM_CLASSES) equal every set's, and the test
   sets have the training set's categories;
 * the category-count file of MODEL.EQL.FREQUENCY_SOURCE;
-* MODEL.WEIGHTS: exists when local; for --eval-only, set and holding the model's class count.
+* MODEL.WEIGHTS: exists and looks like a checkpoint when local; for --eval-only, set and holding
+  the model's class count; with --resume, the checkpoint named by last_checkpoint;
+* the training setup: AMP only on CUDA, a sampler the resumable stream supports, a batch that
+  divides among the processes.
 
 A valid LVIS-format json is parsed once per content: its category statistics are cached with the
 sha256 of its content (eql/data/category_stats.py), and a cache of the same content says the json
@@ -15,6 +18,7 @@ was validated.
 
 import logging
 import os
+import zipfile
 from typing import Dict, List, Optional, Tuple
 
 from detectron2.data import DatasetCatalog, MetadataCatalog
@@ -69,6 +73,56 @@ def dataset_categories(name: str, key: str, training: bool) -> Optional[List[int
     return sorted(c["id"] for c in data["categories"])
 
 
+def looks_like_checkpoint(path: str) -> bool:
+    """Whether a file can be a torch / pickle checkpoint: a complete zip (torch's format; a
+    truncated one lacks its directory) or a pickle stream."""
+    if zipfile.is_zipfile(path):
+        return True
+    with open(path, "rb") as f:
+        return f.read(1) == b"\x80"  # pickle protocol 2+
+
+
+def check_checkpoint_file(path: str, key: str) -> None:
+    if not os.path.isfile(path):
+        raise CheckpointError(f"{path}: file not found ({key})")
+    if path.endswith((".pth", ".pkl", ".pt")) and not looks_like_checkpoint(path):
+        raise CheckpointError(f"{path}: not a readable checkpoint, truncated or corrupt ({key})")
+
+
+def check_resume(cfg) -> bool:
+    """With --resume: whether there is a checkpoint to resume from; raises when last_checkpoint
+    names a missing or unreadable file."""
+    from .checkpoint import LAST_CHECKPOINT
+
+    tag = os.path.join(cfg.OUTPUT_DIR, LAST_CHECKPOINT)
+    if not os.path.isfile(tag):
+        return False
+    with open(tag) as f:
+        name = f.read().strip()
+    check_checkpoint_file(os.path.join(cfg.OUTPUT_DIR, name), f"named by {tag}")
+    return True
+
+
+def check_training_setup(cfg, world_size: int) -> None:
+    from .data.train_stream import SAMPLERS
+
+    if cfg.SOLVER.AMP.ENABLED and not str(cfg.MODEL.DEVICE).startswith("cuda"):
+        raise ConfigError(
+            f"SOLVER.AMP.ENABLED: needs MODEL.DEVICE cuda (AMPTrainer is CUDA-only), got "
+            f"{cfg.MODEL.DEVICE!r}"
+        )
+    if cfg.DATALOADER.SAMPLER_TRAIN not in SAMPLERS:
+        raise ConfigError(
+            f"DATALOADER.SAMPLER_TRAIN: {cfg.DATALOADER.SAMPLER_TRAIN!r} is not supported by "
+            f"eql's resumable train stream; choose one of {list(SAMPLERS)}"
+        )
+    if cfg.SOLVER.IMS_PER_BATCH % world_size:
+        raise ConfigError(
+            f"SOLVER.IMS_PER_BATCH: {cfg.SOLVER.IMS_PER_BATCH} images do not divide among "
+            f"{world_size} processes"
+        )
+
+
 def check_weights(cfg, eval_only: bool, allow_random_weights: bool) -> None:
     weights = cfg.MODEL.WEIGHTS
     if not weights:
@@ -80,8 +134,7 @@ def check_weights(cfg, eval_only: bool, allow_random_weights: bool) -> None:
         return
     if "://" in weights:
         return  # detectron2://, eql://, http(s)://: fetched (and checked) when loaded
-    if not os.path.isfile(weights):
-        raise CheckpointError(f"{weights}: file not found (MODEL.WEIGHTS)")
+    check_checkpoint_file(weights, "MODEL.WEIGHTS")
     if eval_only and weights.endswith(".pth"):
         expected = model_num_classes(cfg)
         found = checkpoint_num_classes(weights, cfg)
@@ -118,11 +171,22 @@ class _Empty:
         return {}
 
 
-def validate_run(cfg, *, eval_only: bool = False, allow_random_weights: bool = False) -> Dict:
+def validate_run(
+    cfg,
+    *,
+    eval_only: bool = False,
+    resume: bool = False,
+    allow_random_weights: bool = False,
+    world_size: int = 1,
+) -> Dict:
     """Runs every start-up check (see the module docstring); raises a UserError naming the file,
     field or key. Returns what it found: {"classes": C, "datasets": {name: category ids}}."""
     from .modeling.losses import training_category_stats
 
+    if not eval_only:
+        check_training_setup(cfg, world_size)
+    if resume and check_resume(cfg):
+        allow_random_weights = True  # the weights come from the run's own checkpoint
     num_classes = model_num_classes(cfg)
     found: Dict[str, Optional[List[int]]] = {}
     sets: List[Tuple[str, str, bool]] = []

@@ -19,7 +19,7 @@ from detectron2.utils import comm
 from detectron2.utils.logger import setup_logger
 
 import eql  # noqa: F401  (registers eql's models and datasets)
-from eql.checkpoint import LAST_CHECKPOINT, EQLCheckpointer
+from eql.checkpoint import EQLCheckpointer
 from eql.config import load_config
 from eql.data import register_synthetic_lvis
 from eql.engine import Trainer, write_results_to_tensorboard
@@ -48,12 +48,12 @@ def prepare_config(args):
 def validate(args) -> None:
     """The start-up validation (eql/validation.py), before any process starts or file is
     written."""
-    cfg = prepare_config(args)
-    resuming = args.resume and os.path.isfile(os.path.join(cfg.OUTPUT_DIR, LAST_CHECKPOINT))
     validate_run(
-        cfg,
+        prepare_config(args),
         eval_only=args.eval_only,
-        allow_random_weights=args.allow_random_weights or resuming,
+        resume=args.resume,
+        allow_random_weights=args.allow_random_weights,
+        world_size=args.num_gpus * args.num_machines,
     )
 
 
