@@ -12,3 +12,20 @@ class ConfigError(UserError):
 
 class CheckpointError(UserError):
     """A checkpoint cannot be used (unreadable, truncated, for another model); names the file."""
+
+
+def report_user_errors(main):
+    """Decorates a tool's ``main(argv) -> exit code``: a UserError becomes one line on stderr
+    (``error: ...``) and exit code 2; other exceptions (bugs) keep their traceback."""
+    import functools
+    import sys
+
+    @functools.wraps(main)
+    def wrapper(*args, **kwargs):
+        try:
+            return main(*args, **kwargs)
+        except UserError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+
+    return wrapper

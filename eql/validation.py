@@ -132,8 +132,13 @@ def check_weights(cfg, eval_only: bool, allow_random_weights: bool) -> None:
                 "initialised model (pass --allow-random-weights to do that on purpose)"
             )
         return
+    if weights.startswith("eql://"):
+        from .model_zoo import get_entry
+
+        get_entry(weights[len("eql://") :])  # an unknown name fails here, not after set-up
+        return
     if "://" in weights:
-        return  # detectron2://, eql://, http(s)://: fetched (and checked) when loaded
+        return  # detectron2://, http(s)://: fetched (and checked) when loaded
     check_checkpoint_file(weights, "MODEL.WEIGHTS")
     if eval_only and weights.endswith(".pth"):
         expected = model_num_classes(cfg)

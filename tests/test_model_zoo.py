@@ -13,6 +13,7 @@ import torch
 from conftest import INSTANT_CONFIG, REPO
 
 from eql import model_zoo
+from eql.errors import UserError
 from eql.model_zoo import ModelEntry, ModelZooError, local_checkpoint, register_model, sha256_of
 
 INSTANT_REL = os.path.relpath(INSTANT_CONFIG, os.path.join(REPO, "configs"))
@@ -116,7 +117,7 @@ def test_server_down_gives_one_clear_message(zoo):
 
 
 def test_unknown_name_and_unverified_official_entry():
-    with pytest.raises(KeyError, match="no model named"):
+    with pytest.raises(UserError, match="no model named"):
         model_zoo.get_entry("nope")
     official = [n for n in model_zoo.list_models() if n.startswith("official/")]
     assert official

@@ -67,8 +67,8 @@ class Env:
         ]
 
 
-def run_tool(tool: str, argv: List[str]) -> Tuple[int, str]:
-    """Runs tools/<tool>.py in-process: (exit code, stderr)."""
+def run_tool(tool: str, argv: List[str]) -> Tuple[int, str, str]:
+    """Runs tools/<tool>.py in-process: (exit code, stderr, stdout)."""
     module = __import__(tool)
     err, out = io.StringIO(), io.StringIO()
     env = dict(os.environ)
@@ -83,7 +83,7 @@ def run_tool(tool: str, argv: List[str]) -> Tuple[int, str]:
     finally:
         os.environ.clear()
         os.environ.update(env)
-    return code, err.getvalue()
+    return code, err.getvalue(), out.getvalue()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -461,7 +461,165 @@ WEIGHT_CASES = [
 ]
 
 
-CASES = DATASET_CASES + CONFIG_CASES + COUNT_CASES + WEIGHT_CASES
+# ---------------------------------------------------------------------------------------------
+# tools: submission validator, model zoo, publishing, conversion, statistics, plots
+
+
+def _results(env, rows, info_mutate=None):
+    """A results file and the val json as image info (optionally edited)."""
+    info = json.loads(env.json_path("val").read_text())
+    if info_mutate:
+        info_mutate(info)
+    info_path = env.tmp / "image_info.json"
+    info_path.write_text(json.dumps(info))
+    results_path = env.tmp / "results.json"
+    results_path.write_text(rows if isinstance(rows, str) else json.dumps(rows))
+    return str(results_path), str(info_path), info
+
+
+def _det(image_id=1, category_id=1, **kw):
+    return {
+        "image_id": image_id,
+        "category_id": category_id,
+        "bbox": [1, 1, 5, 5],
+        "score": 0.5,
+        **kw,
+    }
+
+
+def _validator(rows, culprits, expect="error", info_mutate=None, name_file=True):
+    def build(env):
+        results, info, _ = _results(env, rows, info_mutate)
+        where = [info] if name_file == "info" else [results] if name_file else []
+        return "validate_submission", [results, info], [*where, *culprits], expect
+
+    return build
+
+
+def _shifted_ids(env):
+    info = json.loads(env.json_path("val").read_text())
+    ids = sorted(c["id"] for c in info["categories"])
+    rows = [_det(category_id=c) for c in ids[:-1]]  # 0-based ids + 1 would never reach the last
+    results, info_path, _ = _results(env, rows)
+    return "validate_submission", [results, info_path], ["shifted by one", str(ids[-1])], "warning"
+
+
+def _zoo_registry(content, *culprits, name_path=True):
+    def build(env):
+        path = env.tmp / "registry.json"
+        path.write_text(content if isinstance(content, str) else json.dumps(content))
+        os.environ["EQL_MODEL_ZOO_REGISTRY"] = str(path)  # run_tool restores the environment
+        argv = env.train_argv("MODEL.WEIGHTS", "eql://test/model", extra=["--eval-only"])
+        return "train_net", argv, [str(path)] * name_path + list(culprits)
+
+    return build
+
+
+def _publish(
+    *culprits, checkpoint="good", config="quick_schedules/Base-Synthetic-CPU.yaml", metrics=None
+):
+    def build(env):
+        import torch
+
+        ckpt = env.tmp / "model_final.pth"
+        if checkpoint == "good":
+            torch.save({"model": {"w": torch.zeros(2)}, "iteration": 3}, ckpt)
+        else:
+            ckpt.write_text(checkpoint)
+        argv = [str(ckpt), "--name", "test/x", "--config", config, "--url-prefix", "http://h/"]
+        argv += ["--out-dir", str(env.out)]
+        if metrics is not None:
+            m = env.tmp / "metrics.json"
+            m.write_text(metrics)
+            argv += ["--metrics", str(m)]
+        return "publish_model", argv, list(culprits) + ([] if checkpoint == "good" else [str(ckpt)])
+
+    return build
+
+
+def _convert(rows):
+    def build(env):
+        import torch
+
+        path = env.tmp / "official.pth"
+        if rows is None:
+            path.write_text("not a checkpoint")
+            culprits = [str(path), "not a readable checkpoint"]
+        else:
+            state = {"roi_heads.box_predictor.cls_score.weight": torch.zeros(rows, 8)}
+            torch.save({"model": state}, path)
+            culprits = ["cls_score.weight", f"{rows} rows"]
+        out = env.out / "converted.pth"
+        argv = [str(path), str(out), "--config-file", INSTANT, "--no-check"]
+        return "convert_official_checkpoint", argv, culprits
+
+    return build
+
+
+def _tail_ratio(kind):
+    def build(env):
+        if kind == "dataset":
+            return "tail_ratio", ["--dataset", "no_such_set"], ["no_such_set"]
+        path = env.tmp / "counts.json"
+        path.write_text(json.dumps(_counts(images=0)))
+        return "tail_ratio", ["--json", str(path)], [str(path), "num_images_with_annotations"]
+
+    return build
+
+
+def _plot_bad_stats(env):
+    path = env.tmp / "gradient_stats.json"
+    path.write_text('{"format": "eql-gradient-stats/1", "records": {}}')
+    out = env.out / "ratio.png"
+    return "plot_gradient_stats", [str(path), "-o", str(out)], [str(path), "'records'"]
+
+
+TOOL_CASES = [
+    Case("T01-results-not-json", _validator("[{", ["not valid JSON"])),
+    Case(
+        "T02-image-info-entry-without-id",
+        _validator(
+            [_det()],
+            ["images[0]", "'id'"],
+            info_mutate=lambda i: i["images"][0].pop("id"),
+            name_file="info",
+        ),
+    ),
+    Case(
+        "T03-category-id-a-list",
+        _validator([_det(category_id=[1])], ["category_id", "[1]", "list"], "problems"),
+    ),
+    Case(
+        "T04-image-id-a-string",
+        _validator([_det(image_id="1")], ["image_id", "'1'", "str"], "problems"),
+    ),
+    Case("T05-category-ids-shifted-by-one", _shifted_ids),
+    Case(
+        "T06-results-not-a-list", _validator({"a": 1}, ["JSON list"], "problems", name_file=False)
+    ),
+    Case("T07-zoo-registry-not-json", _zoo_registry("{nope", "not valid json")),
+    Case(
+        "T08-zoo-entry-without-url",
+        _zoo_registry(
+            {"models": {"test/model": {"config": "x.yaml", "sha256": "a" * 64}}}, "'url'"
+        ),
+    ),
+    Case(
+        "T09-zoo-unknown-model",
+        _zoo_registry({"models": {}}, "no model named 'test/model'", name_path=False),
+    ),
+    Case("T10-publish-metrics-not-json", _publish("metrics.json", "line 1", metrics="{oops\n")),
+    Case("T11-publish-config-missing", _publish("--config", "NOPE.yaml", config="NOPE.yaml")),
+    Case("T12-publish-checkpoint-text", _publish("not a readable checkpoint", checkpoint="text")),
+    Case("T13-convert-not-a-checkpoint", _convert(None)),
+    Case("T14-convert-other-class-count", _convert(81)),
+    Case("T15-tail-ratio-unknown-dataset", _tail_ratio("dataset")),
+    Case("T16-tail-ratio-zero-images", _tail_ratio("json")),
+    Case("T17-plot-stats-without-records", _plot_bad_stats),
+]
+
+
+CASES = DATASET_CASES + CONFIG_CASES + COUNT_CASES + WEIGHT_CASES + TOOL_CASES
 
 
 def _snapshot(folder):
@@ -475,15 +633,24 @@ def _snapshot(folder):
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_case(case, tiny_synthetic, tmp_path):
     env = Env(tmp_path, tiny_synthetic)
-    tool, argv, culprits = case.build(env)
+    tool, argv, culprits, *expect = case.build(env)
+    expect = expect[0] if expect else "error"
     before = _snapshot(env.out)
-    code, err = run_tool(tool, argv)
-    assert code not in (0, None), err[-3000:]
+    code, err, out = run_tool(tool, argv)
     assert "Traceback" not in err, err[-3000:]
-    lines = [ln for ln in err.splitlines() if ln.startswith("error:")]
-    assert len(lines) == 1, err[-3000:]
+    if expect == "error":  # one "error: ..." line, exit 2
+        assert code == 2, err[-3000:]
+        lines = [ln for ln in err.splitlines() if ln.startswith("error:")]
+        assert len(lines) == 1, err[-3000:]
+        text = lines[0]
+    elif expect == "problems":  # the validator lists problems, exit 1
+        assert code == 1, (err + out)[-3000:]
+        text = out
+    else:  # "warning": valid, exit 0, one warning line
+        assert code == 0, (err + out)[-3000:]
+        (text,) = [ln for ln in err.splitlines() if ln.startswith("warning:")]
     for culprit in culprits:
-        assert culprit in lines[0], (culprit, lines[0])
+        assert culprit in text, (culprit, text)
     assert _snapshot(env.out) == before  # no partial output
 
 
@@ -492,3 +659,24 @@ def test_every_case_is_in_the_table_and_every_row_has_a_case():
     rows = set(re.findall(r"^\| `([A-Z]\d\d-[a-z0-9-]+)` \|", text, flags=re.M))
     assert rows == {c.id for c in CASES}
     assert len(rows) >= 60
+
+
+def test_publish_writes_its_own_registry_by_default(tmp_path):
+    """Not the installed package's models.json unless named with --registry."""
+    import torch
+
+    from eql.model_zoo.registry import SHIPPED_REGISTRY
+
+    shipped = open(SHIPPED_REGISTRY).read()
+    ckpt = tmp_path / "model_final.pth"
+    torch.save({"model": {"w": torch.zeros(2)}, "optimizer": {}}, ckpt)
+    out = tmp_path / "publish"
+    argv = [str(ckpt), "--name", "test/x", "--config", "quick_schedules/Base-Synthetic-CPU.yaml"]
+    code, err, _ = run_tool(
+        "publish_model", argv + ["--url-prefix", "http://h/", "--out-dir", str(out)]
+    )
+    assert code == 0, err
+    assert open(SHIPPED_REGISTRY).read() == shipped
+    entry = json.loads((out / "models.json").read_text())["models"]["test/x"]
+    (pth,) = out.glob("test_x-*.pth")
+    assert entry["url"] == "http://h/" + pth.name and "optimizer" not in torch.load(pth)

@@ -17,9 +17,11 @@ import sys
 
 import torch
 
+from eql.errors import report_user_errors
 from eql.io_utils import atomic_write
 
 
+@report_user_errors
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("input", help="eql.detectron2 model_final.pth")
@@ -37,7 +39,9 @@ def main(argv=None):
         print(f"error: {a.input} not found", file=sys.stderr)
         return 2
     cfg = load_config(a.config_file, a.opts)
-    ckpt = torch.load(a.input, map_location="cpu", weights_only=False)
+    from eql.checkpoint import EQLCheckpointer
+
+    ckpt = EQLCheckpointer(torch.nn.Module())._torch_load(a.input)
     out = convert_official_checkpoint(
         ckpt, cfg.MODEL.ROI_HEADS.NUM_CLASSES, cfg.MODEL.EQL.PRIOR_PROB
     )

@@ -1,7 +1,8 @@
 #!/usr/bin/env python
 """Prepares a trained checkpoint for the model zoo: strips the training state (optimizer,
 scheduler, iteration), writes ``<name>-<sha256[:8]>.pth``, computes its sha256 and adds the entry
-to a registry json (default: eql/model_zoo/models.json).
+to a registry json (default: <out-dir>/models.json; the package's own registry only when named
+with --registry).
 
     python tools/publish_model.py output/model_final.pth \
         --name LVISv1-InstanceSegmentation/eql_mask_rcnn_R_50_FPN_1x \
@@ -12,28 +13,45 @@ Upload the written file to <url-prefix>; the entry's url is <url-prefix><file na
 """
 
 import argparse
+import hashlib
+import io
 import json
 import os
 import sys
 
 import torch
 
+from eql.errors import report_user_errors
+
 
 def last_eval_metrics(metrics_json: str) -> dict:
     """The last line of a detectron2 metrics.json that holds evaluation results."""
+    from eql.errors import UserError
+
+    if not os.path.isfile(metrics_json):
+        raise UserError(f"{metrics_json}: file not found (--metrics)")
     found = {}
     with open(metrics_json) as f:
-        for line in f:
-            row = json.loads(line)
+        for n, line in enumerate(f, 1):
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise UserError(f"{metrics_json}: line {n} is not valid json ({e}; --metrics)")
+            if not isinstance(row, dict):
+                raise UserError(f"{metrics_json}: line {n} is not an object (--metrics)")
             evals = {k: v for k, v in row.items() if k.startswith(("bbox/", "segm/"))}
             if evals:
                 found = evals
     return {k: round(float(v), 3) for k, v in found.items()}
 
 
+@report_user_errors
 def main(argv=None):
-    from eql.model_zoo.download import sha256_of
-    from eql.model_zoo.registry import SHIPPED_REGISTRY, ModelEntry, write_registry_entry
+    from eql.checkpoint import EQLCheckpointer
+    from eql.config import repo_config_path
+    from eql.errors import UserError
+    from eql.io_utils import atomic_write
+    from eql.model_zoo.registry import ModelEntry, write_registry_entry
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("checkpoint")
@@ -42,33 +60,44 @@ def main(argv=None):
     p.add_argument("--url-prefix", required=True)
     p.add_argument("--out-dir", default="publish")
     p.add_argument("--metrics", help="metrics.json of the run (its last evaluation is recorded)")
-    p.add_argument("--registry", default=SHIPPED_REGISTRY)
+    p.add_argument(
+        "--registry", help="registry json to add the entry to (default: <out-dir>/models.json)"
+    )
     a = p.parse_args(argv)
+    registry = a.registry or os.path.join(a.out_dir, "models.json")
+    # every input is checked before anything is written
     if not os.path.isfile(a.checkpoint):
-        print(f"error: {a.checkpoint} not found", file=sys.stderr)
-        return 2
-    ckpt = torch.load(a.checkpoint, map_location="cpu", weights_only=False)
-    if "model" not in ckpt:
-        print(f"error: {a.checkpoint} has no 'model' weights", file=sys.stderr)
-        return 2
-    os.makedirs(a.out_dir, exist_ok=True)
-    tmp = os.path.join(a.out_dir, "publish.tmp")
-    torch.save({"model": ckpt["model"]}, tmp)
-    digest = sha256_of(tmp)
+        raise UserError(f"{a.checkpoint}: file not found")
+    ckpt = EQLCheckpointer(torch.nn.Module())._torch_load(a.checkpoint)
+    if not isinstance(ckpt, dict) or "model" not in ckpt:
+        raise UserError(f"{a.checkpoint}: no 'model' weights in the checkpoint")
+    try:
+        repo_config_path(a.config)
+    except FileNotFoundError as e:
+        raise UserError(f"--config: {e}") from None
+    metrics = last_eval_metrics(a.metrics) if a.metrics else {}
+    buffer = io.BytesIO()
+    torch.save({"model": ckpt["model"]}, buffer)
+    digest = hashlib.sha256(buffer.getvalue()).hexdigest()
     file_name = f"{a.name.replace('/', '_')}-{digest[:8]}.pth"
-    path = os.path.join(a.out_dir, file_name)
-    os.replace(tmp, path)
     entry = ModelEntry(
         name=a.name,
         config=a.config,
         url=a.url_prefix.rstrip("/") + "/" + file_name,
         sha256=digest,
         format="eql",
-        metrics=last_eval_metrics(a.metrics) if a.metrics else {},
+        metrics=metrics,
         source="eql tools/publish_model.py",
     )
-    write_registry_entry(a.registry, entry)
-    print(f"wrote {path} (sha256 {digest}); registry entry '{a.name}' in {a.registry}")
+    path = os.path.join(a.out_dir, file_name)
+    with atomic_write(path, "wb") as f:
+        f.write(buffer.getvalue())
+    try:
+        write_registry_entry(registry, entry)
+    except BaseException:
+        os.remove(path)  # no checkpoint without its entry
+        raise
+    print(f"wrote {path} (sha256 {digest}); registry entry '{a.name}' in {registry}")
     return 0
 
 

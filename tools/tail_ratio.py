@@ -11,6 +11,8 @@ TR(lambda) = sum_j T(f_j) N_j / sum_j N_j, N_j the image count of class j, T(f) 
 import argparse
 import sys
 
+from eql.errors import report_user_errors
+
 DEFAULT_LAMBDAS = (
     0.0001,
     0.0003,
@@ -40,6 +42,7 @@ def tail_table(stats, lambdas):
     return rows
 
 
+@report_user_errors
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     src = p.add_mutually_exclusive_group(required=True)

@@ -14,7 +14,12 @@ import json
 import sys
 from collections import Counter
 
-from eql.evaluation.submission import validate_submission
+from eql.errors import report_user_errors
+from eql.evaluation.submission import (
+    check_image_info,
+    shifted_category_ids,
+    validate_submission,
+)
 
 
 def _load(path, what):
@@ -28,6 +33,7 @@ def _load(path, what):
     sys.exit(2)
 
 
+@report_user_errors
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("results", help="the results json (a list of detections)")
@@ -43,10 +49,7 @@ def main(argv=None):
     a = p.parse_args(argv)
     results = _load(a.results, "results file")
     info = _load(a.image_info, "image info json")
-    for key in ("images", "categories"):
-        if key not in info:
-            print(f"error: image info json {a.image_info} has no '{key}'", file=sys.stderr)
-            return 2
+    check_image_info(info, a.image_info)
     problems = validate_submission(
         results,
         info,
@@ -59,6 +62,9 @@ def main(argv=None):
         for line in problems:
             print(f"  - {line}")
         return 1
+    warning = shifted_category_ids(results, info)
+    if warning:
+        print(f"warning: {a.results}: {warning}", file=sys.stderr)
     n_images = len(Counter(r["image_id"] for r in results))
     print(
         f"{a.results}: OK ({len(results)} detections on {n_images} of "

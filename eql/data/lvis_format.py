@@ -142,7 +142,10 @@ def get_category_stats(dataset_name: str) -> CategoryStats:
             raise DatasetFormatError(f"{meta.json_file}: file not found (dataset '{dataset_name}')")
         stats = load_or_compute_stats(local, None, os.environ.get("EQL_CACHE_DIR"))
     else:
-        raise KeyError(f"dataset '{dataset_name}' has no json_file nor category_stats metadata")
+        raise DatasetFormatError(
+            f"dataset '{dataset_name}' has no json_file nor category_stats metadata (not an "
+            "LVIS-format dataset, or not registered)"
+        )
     meta.category_stats = stats
     return stats
 

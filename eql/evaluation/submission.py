@@ -51,6 +51,7 @@ def validate_submission(
         return ["format: the file holds no detection"]
     images = {img["id"]: img for img in image_info["images"]}
     cat_ids = {c["id"] for c in image_info["categories"]}
+    used_categories = set()
     per_image, per_class = Counter(), Counter()
     for i, r in enumerate(results):
         where = f"#{i}"
@@ -63,13 +64,28 @@ def validate_submission(
         if missing:
             p.add("missing keys", f"{where} lacks {missing}")
             continue
+        if not _is_int(r["image_id"]):
+            p.add(
+                "image_id type",
+                f"{where}: image_id {r['image_id']!r} is a {type(r['image_id']).__name__}, "
+                "not an integer",
+            )
+            continue
         img = images.get(r["image_id"])
         where = f"#{i} (image {r['image_id']})"
         if img is None:
             p.add("unknown image_id", f"{where}: not an image of the json")
+        if not _is_int(r["category_id"]):
+            p.add(
+                "category_id type",
+                f"{where}: category_id {r['category_id']!r} is a "
+                f"{type(r['category_id']).__name__}, not an integer",
+            )
+            continue
         if r["category_id"] not in cat_ids:
             hint = " (0-based contiguous id? LVIS ids start at 1)" if r["category_id"] == 0 else ""
             p.add("unknown category_id", f"{where}: category_id {r['category_id']}{hint}")
+        used_categories.add(r["category_id"])
         per_image[r["image_id"]] += 1
         per_class[r["category_id"]] += 1
         _check_box(p, where, r["bbox"], img)
@@ -92,6 +108,46 @@ def validate_submission(
             if n > dets_per_class:
                 p.add("per-class cap", f"category {cat_id} has {n} > {dets_per_class}")
     return p.lines()
+
+
+def _is_int(x) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def shifted_category_ids(results, image_info: Dict) -> Optional[str]:
+    """A warning when the results look like 0-based contiguous category ids (shifted by one from
+    LVIS's 1-based ids): most classes are predicted but never the last id, while the id just
+    below it is; else None."""
+    ids = sorted(c["id"] for c in image_info["categories"])
+    used = {r.get("category_id") for r in results if isinstance(r, dict)}
+    used = {c for c in used if _is_int(c)}
+    if len(ids) < 3 or len(used) < len(ids) // 2 or ids[-1] in used or ids[-2] not in used:
+        return None
+    if ids != list(range(ids[0], ids[0] + len(ids))):
+        return None
+    return (
+        f"category ids: {len(used)} of {len(ids)} classes are predicted, but never the last id "
+        f"{ids[-1]}: are these 0-based contiguous ids shifted by one? LVIS ids start at {ids[0]}"
+    )
+
+
+def check_image_info(image_info, path: str) -> None:
+    """Raises a UserError naming the file and entry when an image-info json lacks what the
+    validator needs."""
+    from ..errors import UserError
+
+    if not isinstance(image_info, dict):
+        raise UserError(f"{path}: top level must be an object (an LVIS image-info json)")
+    for key in ("images", "categories"):
+        if not isinstance(image_info.get(key), list):
+            raise UserError(f"{path}: field '{key}' missing or not a list")
+    for k, img in enumerate(image_info["images"]):
+        for key in ("id", "width", "height"):
+            if not isinstance(img, dict) or key not in img:
+                raise UserError(f"{path}: images[{k}] has no field '{key}'")
+    for k, cat in enumerate(image_info["categories"]):
+        if not isinstance(cat, dict) or "id" not in cat:
+            raise UserError(f"{path}: categories[{k}] has no field 'id'")
 
 
 def _check_box(p: _Problems, where: str, box, img: Optional[Dict]):

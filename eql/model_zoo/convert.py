@@ -13,6 +13,8 @@ from typing import Dict
 
 import torch
 
+from ..errors import CheckpointError
+
 
 def _cls_keys(state: Dict) -> list:
     """cls_score keys of every box predictor (one, or one per cascade stage)."""
@@ -27,14 +29,14 @@ def convert_official_state_dict(
     out = dict(state)
     keys = _cls_keys(out)
     if not keys:
-        raise KeyError("no roi_heads.box_predictor...cls_score weights in the checkpoint")
+        raise CheckpointError("no roi_heads.box_predictor...cls_score weights in the checkpoint")
     for key in keys:
         t = torch.as_tensor(out[key])
         rows = t.shape[0]
         if rows == num_classes + 1:
             continue
         if rows != num_classes:
-            raise ValueError(
+            raise CheckpointError(
                 f"{key} has {rows} rows; expected {num_classes} (official) or "
                 f"{num_classes + 1} (eql)"
             )

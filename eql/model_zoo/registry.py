@@ -10,6 +10,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
+from ..errors import UserError
 from ..io_utils import atomic_write
 
 SHIPPED_REGISTRY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "models.json")
@@ -40,17 +41,37 @@ class ModelEntry:
 
     def __post_init__(self):
         if self.format not in FORMATS:
-            raise ValueError(f"model {self.name}: unknown format {self.format!r}; use {FORMATS}")
+            raise RegistryError(
+                f"model {self.name}: unknown format {self.format!r} (field 'format'); use {FORMATS}"
+            )
+
+
+class RegistryError(UserError):
+    """A registry file or entry that cannot be used; the message names the file and field."""
 
 
 _EXTRA: Dict[str, ModelEntry] = {}
+_REQUIRED = ("config", "url", "sha256")
+_FIELDS = ("config", "url", "sha256", "format", "metrics", "source")
 
 
 def _load(path: str) -> Dict[str, ModelEntry]:
-    with open(path) as f:
-        data = json.load(f)
+    try:
+        with open(path) as f:
+            data = json.load(f)
+    except json.JSONDecodeError as e:
+        raise RegistryError(f"{path}: not valid json ({e})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("models", {}), dict):
+        raise RegistryError(f'{path}: expected {{"models": {{name: entry}}}}')
     out = {}
     for name, entry in data.get("models", {}).items():
+        if not isinstance(entry, dict):
+            raise RegistryError(f"{path}: model {name!r} is not an object")
+        missing = [k for k in _REQUIRED if k not in entry]
+        unknown = [k for k in entry if k not in _FIELDS]
+        if missing or unknown:
+            what = f"missing field(s) {missing}" if missing else f"unknown field(s) {unknown}"
+            raise RegistryError(f"{path}: model {name!r} has {what}")
         out[name] = ModelEntry(name=name, **entry)
     return out
 
@@ -60,7 +81,7 @@ def all_models() -> Dict[str, ModelEntry]:
     extra = os.environ.get("EQL_MODEL_ZOO_REGISTRY")
     if extra:
         if not os.path.isfile(extra):
-            raise FileNotFoundError(f"$EQL_MODEL_ZOO_REGISTRY: {extra} not found")
+            raise RegistryError(f"{extra}: file not found ($EQL_MODEL_ZOO_REGISTRY)")
         models.update(_load(extra))
     models.update(_EXTRA)
     return models
@@ -73,7 +94,7 @@ def list_models() -> List[str]:
 def get_entry(name: str) -> ModelEntry:
     models = all_models()
     if name not in models:
-        raise KeyError(f"no model named {name!r} in eql's model zoo; known: {sorted(models)}")
+        raise RegistryError(f"no model named {name!r} in eql's model zoo; known: {sorted(models)}")
     return models[name]
 
 
@@ -86,6 +107,7 @@ def write_registry_entry(path: str, entry: ModelEntry) -> None:
     """Adds ``entry`` to the registry json at ``path`` (created if missing), atomically."""
     data = {"models": {}}
     if os.path.isfile(path):
+        _load(path)  # refuse to extend a broken registry
         with open(path) as f:
             data = json.load(f)
     fields = {k: v for k, v in entry.__dict__.items() if k != "name"}
