@@ -173,7 +173,7 @@ def load_config(config_file: str, opts=()):
         raise ConfigError(f"{config_file}: config file not found")
     cfg = get_eql_cfg()
     try:
-        cfg.merge_from_file(config_file)
+        _merge_file(cfg, config_file)
     except yaml.YAMLError as e:
         raise ConfigError(f"{config_file}: not valid yaml ({str(e).splitlines()[0]})") from None
     except (KeyError, AssertionError, ValueError) as e:  # yacs: unknown key, type mismatch
@@ -187,6 +187,32 @@ def load_config(config_file: str, opts=()):
         raise ConfigError(f"command line: {_yacs_message(e)}") from None
     validate_eql_config(cfg)
     return cfg
+
+
+def _merge_file(cfg, config_file: str) -> None:
+    """detectron2's merge_from_file; a file of the current VERSION whose only problem is an
+    integer where the config holds a float (``LAMBDA: 1``) is merged with that value as a
+    float."""
+    try:
+        cfg.merge_from_file(config_file)
+        return
+    except ValueError as e:
+        if "Type mismatch (<class 'float'> vs. <class 'int'>)" not in str(e):
+            raise
+    loaded = cfg.load_yaml_with_base(config_file, allow_unsafe=True)
+    if loaded.get("VERSION", cfg.VERSION) != cfg.VERSION:
+        cfg.merge_from_file(config_file)  # raises the original error
+    _ints_to_floats(loaded, cfg)
+    cfg.merge_from_other_cfg(type(cfg)(loaded))
+
+
+def _ints_to_floats(loaded: dict, defaults) -> None:
+    for key, value in loaded.items():
+        default = defaults.get(key) if isinstance(defaults, dict) else None
+        if isinstance(value, dict):
+            _ints_to_floats(value, default)
+        elif isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
+            loaded[key] = float(value)
 
 
 def _yacs_message(error: Exception) -> str:

@@ -102,3 +102,19 @@ def test_stats_cache_falls_back_to_cache_dir(tmp_path):
         CategoryStats.from_json(str(tmp_path / "cache" / "toy.json.category_stats.json")) == stats
     )
     assert stats.image_count == [1, 2, 0]
+
+
+def test_cache_follows_the_content_not_the_file_times(tmp_path):
+    """A json replaced by an older copy (cp -p: an older mtime) is not served stale statistics."""
+    path = tmp_path / "toy.json"
+    data = _toy_json()
+    path.write_text(json.dumps(data))
+    first = load_or_compute_stats(str(path))
+    assert (tmp_path / "toy.json.category_stats.json").is_file()
+    changed = json.loads(json.dumps(data))
+    changed["annotations"] = [a for a in changed["annotations"] if a["category_id"] != 7]
+    path.write_text(json.dumps(changed))
+    os.utime(path, (1, 1))  # older than the cache
+    second = load_or_compute_stats(str(path))
+    assert second.image_count != first.image_count and second.image_count[1] == 0
+    assert load_or_compute_stats(str(path)) == second  # and now served from the cache

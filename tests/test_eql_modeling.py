@@ -264,3 +264,14 @@ def test_eql_heads_with_sigmoid_ce_train_as_detectron2s_heads(tiny_synthetic, tm
     assert set(results[0]) == set(results[1])
     for k, v in results[1].items():
         assert results[0][k] == pytest.approx(v, rel=1e-5), k
+
+
+def test_an_integer_is_accepted_where_a_float_is_meant(tmp_path):
+    cfg = load_config(INSTANT_CONFIG, ["MODEL.EQL.EQLV2.GAMMA", "12", "MODEL.EQL.EQL.LAMBDA", "1"])
+    assert cfg.MODEL.EQL.EQLV2.GAMMA == 12.0 and isinstance(cfg.MODEL.EQL.EQLV2.GAMMA, float)
+    assert cfg.MODEL.EQL.EQL.LAMBDA == 1.0
+    path = tmp_path / "ints.yaml"
+    path.write_text(f'_BASE_: "{INSTANT_CONFIG}"\nMODEL:\n  EQL:\n    EQLV2:\n      MU: 1\n')
+    cfg = load_config(str(path))
+    assert cfg.MODEL.EQL.EQLV2.MU == 1.0 and isinstance(cfg.MODEL.EQL.EQLV2.MU, float)
+    assert cfg.SOLVER.MAX_ITER == 4  # the base was merged too
