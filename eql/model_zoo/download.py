@@ -9,6 +9,8 @@ import urllib.error
 import urllib.request
 from typing import Optional
 
+from ..io_utils import atomic_write
+
 logger = logging.getLogger(__name__)
 
 CHUNK = 1 << 20
@@ -39,8 +41,9 @@ def download_verified(
     """``destination`` holding the file at ``url`` whose sha256 is ``sha256``.
 
     A file already at ``destination`` with the right hash is used as is (cache hit); one with
-    another hash is deleted and fetched again. The download goes to ``destination + ".part"`` and
-    is renamed only once its hash matches; a mismatch deletes it and raises.
+    another hash is deleted and fetched again. The download goes to a temporary file next to
+    ``destination`` (eql.io_utils.atomic_write) and is renamed only once its hash matches; a
+    mismatch deletes it and raises.
     """
     if not sha256:
         raise ModelZooError(f"no sha256 is recorded for {url}: refusing to use an unverified file")
@@ -55,11 +58,11 @@ def download_verified(
             "downloading again"
         )
         os.remove(destination)
-    os.makedirs(os.path.dirname(os.path.abspath(destination)), exist_ok=True)
-    part = destination + ".part"
     h = hashlib.sha256()
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response, open(part, "wb") as out:
+        with atomic_write(destination, "wb") as out, urllib.request.urlopen(
+            url, timeout=timeout
+        ) as response:
             total = int(response.headers.get("Content-Length") or 0) or None
             bar = None
             if progress:
@@ -80,21 +83,17 @@ def download_verified(
                     bar.update(len(block))
             if bar is not None:
                 bar.close()
+            found = h.hexdigest()
+            if found != sha256:  # raised inside: the temporary file is removed, nothing renamed
+                raise ModelZooError(
+                    f"sha256 mismatch for {url}: expected {sha256}, got {found}. The downloaded "
+                    "file was deleted."
+                )
     except (urllib.error.URLError, OSError, ValueError) as e:
-        if os.path.exists(part):
-            os.remove(part)
         reason = getattr(e, "reason", e)
         raise ModelZooError(
             f"could not download {url} ({reason}). If this machine is offline, download the file "
             f"elsewhere and put it at {destination} (sha256 {sha256})."
         ) from None
-    found = h.hexdigest()
-    if found != sha256:
-        os.remove(part)
-        raise ModelZooError(
-            f"sha256 mismatch for {url}: expected {sha256}, got {found}. The downloaded file was "
-            "deleted."
-        )
-    os.replace(part, destination)
     logger.info(f"Downloaded {url} to {destination}")
     return destination
