@@ -41,7 +41,7 @@ def model_num_classes(cfg) -> int:
 def dataset_categories(name: str, key: str, training: bool) -> Optional[List[int]]:
     """The sorted category ids of a registered dataset, its json validated; None when the
     dataset is not an LVIS-format json that eql reads (another loader)."""
-    from .data.category_stats import STATS_CACHE_SUFFIX, file_sha256, load_or_compute_stats
+    from .data.category_stats import cached_stats, load_or_compute_stats
     from .data.lvis_json import DatasetFormatError, read_lvis_json
 
     if name not in DatasetCatalog.list():
@@ -53,23 +53,16 @@ def dataset_categories(name: str, key: str, training: bool) -> Optional[List[int
     local = PathManager.get_local_path(json_file)
     if not os.path.isfile(local):
         raise DatasetFormatError(f"{json_file}: file not found (dataset '{name}' in {key})")
-    cache = local + STATS_CACHE_SUFFIX
+    cache_dir = os.environ.get("EQL_CACHE_DIR")
     if training:
         # validated and parsed once: the statistics cache records the content it came from
-        stats = load_or_compute_stats(local, None, os.environ.get("EQL_CACHE_DIR"))
-        return sorted(stats.category_ids)
-    if os.path.isfile(cache):
-        from .data.category_stats import CategoryStats
-
-        try:
-            cached = CategoryStats.from_json(cache)
-            if cached.source_sha256 == file_sha256(local):
-                return sorted(cached.category_ids)
-        except (ValueError, TypeError, KeyError):
-            pass
+        return sorted(load_or_compute_stats(local, None, cache_dir).category_ids)
+    cached = cached_stats(local, cache_dir)
+    if cached is not None:
+        return sorted(cached.category_ids)
     data = read_lvis_json(json_file)
     if data.get("annotations"):
-        load_or_compute_stats(local, data, os.environ.get("EQL_CACHE_DIR"))
+        load_or_compute_stats(local, data, cache_dir)
     return sorted(c["id"] for c in data["categories"])
 
 

@@ -138,19 +138,20 @@ def file_sha256(path: str) -> str:
     return h.hexdigest()
 
 
-def load_or_compute_stats(
-    json_file: str, dataset: Optional[Dict] = None, cache_dir: Optional[str] = None
-) -> CategoryStats:
-    """Category stats of an LVIS-format json, cached in ``<json>.category_stats.json`` (or in
-    ``cache_dir`` when the json's folder is read-only). The cache is used only when it was computed
-    from the same content (sha256 of the json), whatever the files' times."""
-    from .lvis_json import read_lvis_json
-
-    candidates = [json_file + STATS_CACHE_SUFFIX]
+def _cache_paths(json_file: str, cache_dir: Optional[str]) -> List[str]:
+    paths = [json_file + STATS_CACHE_SUFFIX]
     if cache_dir:
-        candidates.append(os.path.join(cache_dir, os.path.basename(json_file) + STATS_CACHE_SUFFIX))
-    digest = file_sha256(json_file)
-    for path in candidates:
+        paths.append(os.path.join(cache_dir, os.path.basename(json_file) + STATS_CACHE_SUFFIX))
+    return paths
+
+
+def cached_stats(
+    json_file: str, cache_dir: Optional[str] = None, digest: Optional[str] = None
+) -> Optional[CategoryStats]:
+    """The cached statistics of ``json_file`` computed from its current content (sha256), or
+    None. A cache of the same content also says the json passed validation."""
+    digest = digest or file_sha256(json_file)
+    for path in _cache_paths(json_file, cache_dir):
         if os.path.isfile(path):
             try:
                 cached = CategoryStats.from_json(path)
@@ -160,11 +161,26 @@ def load_or_compute_stats(
             if cached.source_sha256 == digest:
                 return cached
             logger.info(f"Ignoring category stats cache {path}: computed from other content")
+    return None
+
+
+def load_or_compute_stats(
+    json_file: str, dataset: Optional[Dict] = None, cache_dir: Optional[str] = None
+) -> CategoryStats:
+    """Category stats of an LVIS-format json, cached in ``<json>.category_stats.json`` (or in
+    ``cache_dir`` when the json's folder is read-only). The cache is used only when it was computed
+    from the same content (sha256 of the json), whatever the files' times."""
+    from .lvis_json import read_lvis_json
+
+    digest = file_sha256(json_file)
+    cached = cached_stats(json_file, cache_dir, digest)
+    if cached is not None:
+        return cached
     if dataset is None:
         dataset = read_lvis_json(json_file, require_annotations=True)
     stats = compute_category_stats(dataset, source=json_file)
     stats.source_sha256 = digest
-    for path in candidates:
+    for path in _cache_paths(json_file, cache_dir):
         try:
             os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
             stats.to_json(path)
