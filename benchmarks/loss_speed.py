@@ -8,6 +8,8 @@ Two settings, each against its detectron2 baseline (ratio = loss / baseline):
   ROI head    N = 8192 proposals x C = 1203: detectron2's sigmoid CE (FastRCNNOutputLayers)
               vs eql's sigmoid EQL and EQLv2 (C + 1 logits, statistics updated); targets: EQL
               and EQLv2 <= 1.15.
+  ROI softmax N = 8192 x (C + 1 = 1204): detectron2's softmax CE vs eql's Seesaw loss (C + 2
+              logits, counts updated); target <= 1.3.
   dense head  20,000 anchors x C = 1203: detectron2's RetinaNet loss (fvcore's
               sigmoid_focal_loss_jit on one-hot targets, / normaliser) vs eql's focal loss and
               Equalized Focal Loss (statistics updated); target: EFL <= 1.3.
@@ -26,16 +28,17 @@ import time
 import torch
 import torch.nn.functional as F
 
-ROI_TARGET, DENSE_TARGET = 1.15, 1.3
+ROI_TARGET, DENSE_TARGET, SOFTMAX_TARGET = 1.15, 1.3, 1.3
 
 
 def make_inputs(setting: str, n: int, c: int, device, seed=0):
-    """(logits (n, C + 1 for the ROI head, C for the dense head), gt_classes in [0, C])."""
+    """(logits (n, C + 1 for the ROI head, C + 2 for its softmax losses, C for the dense head),
+    gt_classes in [0, C])."""
     g = torch.Generator().manual_seed(seed)
-    fg = 0.25 if setting == "roi" else 0.01
-    logits = torch.randn(n, c + 1 if setting == "roi" else c, generator=g) - (
-        0.0 if setting == "roi" else 4.0
-    )
+    roi = setting.startswith("roi")
+    fg = 0.25 if roi else 0.01
+    width = {"roi": c + 1, "roi-softmax": c + 2, "dense": c}[setting]
+    logits = torch.randn(n, width, generator=g) - (0.0 if roi else 4.0)
     is_fg = torch.rand(n, generator=g) < fg
     gt = torch.where(is_fg, torch.randint(0, c, (n,), generator=g), torch.full((n,), c))
     return logits.to(device), gt.to(device)
@@ -67,6 +70,21 @@ def roi_losses(c: int, device):
     }
 
 
+def roi_softmax_losses(c: int, device):
+    """name -> fn(logits (N, C + 2), gt) for softmax losses of the ROI head: detectron2's softmax
+    CE reads the first C + 1 columns (classes + background)."""
+    from eql.losses import SeesawLoss
+
+    seesaw = SeesawLoss(c).to(device)
+    seesaw.cum_samples.copy_(
+        torch.randint(1, 10000, (c + 1,), generator=torch.Generator().manual_seed(3))
+    )
+    return {
+        "detectron2 softmax CE": lambda z, gt: F.cross_entropy(z[:, : c + 1], gt),
+        "eql Seesaw": seesaw,
+    }
+
+
 def dense_losses(c: int, device):
     """name -> fn(logits (N, C), gt) for the dense head (normaliser 100, as after warm-up)."""
     from fvcore.nn import sigmoid_focal_loss_jit
@@ -90,7 +108,8 @@ def dense_losses(c: int, device):
 
 
 def losses_of(setting, c, device):
-    return roi_losses(c, device) if setting == "roi" else dense_losses(c, device)
+    builders = {"roi": roi_losses, "roi-softmax": roi_softmax_losses, "dense": dense_losses}
+    return builders[setting](c, device)
 
 
 def time_fwd_bwd(fn, logits, gt, repeats, warmup, device):
@@ -195,13 +214,15 @@ def main(argv=None):
         f"median of {a.repeats} forward+backward"
     )
     roi = run_setting("roi", a.num_proposals, a.num_classes, a, device)
+    softmax = run_setting("roi-softmax", a.num_proposals, a.num_classes, a, device)
     dense = run_setting("dense", a.num_anchors, a.num_classes, a, device)
     print(
         f"\nEQL / sigmoid CE {roi['eql sigmoid EQL']:.3f}, EQLv2 / sigmoid CE "
         f"{roi['eql EQLv2']:.3f} (target <= {ROI_TARGET}); EFL / detectron2 focal "
-        f"{dense['eql EFL']:.3f} (target <= {DENSE_TARGET})"
+        f"{dense['eql EFL']:.3f} (target <= {DENSE_TARGET}); Seesaw / detectron2 softmax CE "
+        f"{softmax['eql Seesaw']:.3f} (target <= {SOFTMAX_TARGET})"
     )
-    return {"roi": roi, "dense": dense}
+    return {"roi": roi, "roi-softmax": softmax, "dense": dense}
 
 
 if __name__ == "__main__":

@@ -40,6 +40,11 @@ def add_eql_config(cfg):
     # -log((1 - p) / p), as in the official EQL code (0.001); 0 keeps detectron2's zero bias. An
     # objectness logit (EQLv2) starts at 0.
     _C.MODEL.EQL.PRIOR_PROB = 0.001
+    # Classifier of the ROI box predictor: "linear" (detectron2's) or "cosine" (scaled cosine of
+    # the normalised feature and class weights, the Seesaw loss's LVIS recipe).
+    _C.MODEL.EQL.CLASSIFIER = "linear"
+    # Scale (temperature) of the cosine classifier (the Seesaw recipe: 20).
+    _C.MODEL.EQL.COSINE_SCALE = 20.0
     # Where class frequencies come from (losses that use them: eql): "dataset" (statistics of
     # DATASETS.TRAIN: detectron2's shipped counts for lvis_v1_train, else computed from the json)
     # or a json file with "categories" ([{"id", "image_count"}]) and
@@ -123,9 +128,29 @@ def validate_eql_config(cfg) -> None:
         )
     if not 0 <= eql.PRIOR_PROB < 1:
         raise ConfigError(f"MODEL.EQL.PRIOR_PROB: must be in [0, 1), got {eql.PRIOR_PROB}")
+    entry = get_loss_entry(eql.LOSS)
+    if eql.PRIOR_PROB > 0 and not entry.sigmoid and head is not None:
+        raise ConfigError(
+            f"MODEL.EQL.PRIOR_PROB: a prior probability is for sigmoid losses; set it to 0 with "
+            f"MODEL.EQL.LOSS {eql.LOSS!r} (a softmax loss)"
+        )
+    if eql.CLASSIFIER not in ("linear", "cosine"):
+        raise ConfigError(
+            f"MODEL.EQL.CLASSIFIER: unknown classifier {eql.CLASSIFIER!r}; choose 'linear' or "
+            "'cosine'"
+        )
+    if eql.CLASSIFIER != "linear" and head != ROI_HEAD:
+        raise ConfigError("MODEL.EQL.CLASSIFIER: 'cosine' is for eql's ROI box predictor")
+    if eql.COSINE_SCALE <= 0:
+        raise ConfigError(f"MODEL.EQL.COSINE_SCALE: must be > 0, got {eql.COSINE_SCALE}")
     period = eql.GRADIENT_STATS.PERIOD
     if not isinstance(period, int) or period < 0:
         raise ConfigError(f"MODEL.EQL.GRADIENT_STATS.PERIOD: must be an integer >= 0, got {period}")
+    if period > 0 and not entry.sigmoid:
+        raise ConfigError(
+            f"MODEL.EQL.GRADIENT_STATS.PERIOD: gradient statistics are for sigmoid losses, not "
+            f"{eql.LOSS!r}"
+        )
     if period > 0 and head is None:
         raise ConfigError(
             "MODEL.EQL.GRADIENT_STATS.PERIOD: gradient statistics need an eql head "

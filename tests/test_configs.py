@@ -42,10 +42,19 @@ def test_configs_found():
             assert f"LVISv1-Detection/{loss}_rfs_retinanet_{bb}_FPN_1x.yaml" in names
     assert "quick_schedules/synthetic_eqlv2_mask_rcnn_R_18_FPN_instant_test.yaml" in names
     assert "quick_schedules/synthetic_efl_retinanet_R_18_FPN_instant_test.yaml" in names
+    for arch_bb in ("mask_rcnn_R_50", "mask_rcnn_R_101", "cascade_mask_rcnn_R_50"):
+        for rfs in ("", "_rfs"):
+            assert f"LVISv1-InstanceSegmentation/seesaw{rfs}_{arch_bb}_FPN_1x.yaml" in names
 
 
 def _expected_loss(name):
-    for prefix, loss in (("sigmoid_", "sigmoid_ce"), ("eqlv2_", "eqlv2"), ("efl_", "efl")):
+    prefixes = (
+        ("sigmoid_", "sigmoid_ce"),
+        ("eqlv2_", "eqlv2"),
+        ("efl_", "efl"),
+        ("seesaw", "seesaw"),
+    )
+    for prefix, loss in prefixes:
         if name.startswith(prefix):
             return loss
     return {"focal": "focal"}.get(name.split("_")[0], "eql")
@@ -79,8 +88,8 @@ def test_config_parses_and_builds(path):
                 "EQLCascadeROIHeads" if cascade else "EQLStandardROIHeads"
             )
             assert cfg.MODEL.ROI_HEADS.SCORE_THRESH_TEST == 0.0001
-        if name.startswith("eqlv2"):
-            assert cfg.MODEL.EQL.PRIOR_PROB == 0.0  # as the official code
+        if name.startswith(("eqlv2", "seesaw")):
+            assert cfg.MODEL.EQL.PRIOR_PROB == 0.0  # as the official code; Seesaw: a softmax loss
     # the training sets (real LVIS, the default synthetic folder) are not here: give the loss a
     # uniform category-count file so that the model builds
     cfg.defrost()
@@ -91,12 +100,15 @@ def test_config_parses_and_builds(path):
         return
     predictors = model.roi_heads.box_predictor
     predictors = list(predictors) if isinstance(predictors, torch.nn.ModuleList) else [predictors]
+    extra = 2 if cfg.MODEL.EQL.LOSS == "seesaw" else 1  # Seesaw: 2 objectness logits
     for head in predictors:
-        assert head.cls_score.out_features == cfg.MODEL.ROI_HEADS.NUM_CLASSES + 1
+        assert head.cls_score.out_features == cfg.MODEL.ROI_HEADS.NUM_CLASSES + extra
         if name.startswith("softmax_"):
             assert type(head).__name__ == "FastRCNNOutputLayers"  # detectron2's own
         else:
-            assert head.cls_loss.objectness == (cfg.MODEL.EQL.LOSS == "eqlv2")
+            assert head.cls_loss.objectness == (cfg.MODEL.EQL.LOSS in ("eqlv2", "seesaw"))
+            cosine = type(head.cls_score).__name__ == "CosineClassifier"
+            assert cosine == (cfg.MODEL.EQL.CLASSIFIER == "cosine")
 
 
 def _merge_every_config(configs_root, out_file):

@@ -346,6 +346,38 @@ CONFIG_CASES = [
         ),
     ),
     Case(
+        "C25-prior-prob-with-softmax-loss",
+        _opts_case("MODEL.EQL.LOSS", "seesaw", "MODEL.EQL.PRIOR_PROB", "0.001", "PRIOR_PROB"),
+    ),
+    Case(
+        "C26-gradient-stats-with-softmax-loss",
+        _opts_case(
+            "MODEL.EQL.LOSS",
+            "seesaw",
+            "MODEL.EQL.PRIOR_PROB",
+            "0.0",
+            "MODEL.EQL.GRADIENT_STATS.PERIOD",
+            "5",
+            "GRADIENT_STATS.PERIOD",
+        ),
+    ),
+    Case(
+        "C27-unknown-classifier", _opts_case("MODEL.EQL.CLASSIFIER", "mlp", "MODEL.EQL.CLASSIFIER")
+    ),
+    Case(
+        "C28-cosine-classifier-in-retinanet",
+        _opts_case(
+            "MODEL.META_ARCHITECTURE",
+            "EQLRetinaNet",
+            "MODEL.EQL.LOSS",
+            "efl",
+            "MODEL.EQL.CLASSIFIER",
+            "cosine",
+            "MODEL.EQL.CLASSIFIER",
+        ),
+    ),
+    Case("C29-seesaw-negative-p", _opts_case("MODEL.EQL.SEESAW.P", "-0.5", "MODEL.EQL.SEESAW.P")),
+    Case(
         "C24-batch-not-divisible",
         _opts_case("SOLVER.IMS_PER_BATCH", "3", "SOLVER.IMS_PER_BATCH", extra=["--num-gpus", "2"]),
     ),

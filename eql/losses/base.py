@@ -2,14 +2,16 @@
 
 Every loss is an ``nn.Module`` called as ``loss(logits, gt_classes, context)``:
 
-    logits (N, num_logits): C class logits, then one objectness logit if the loss has one;
+    logits (N, num_logits): C class logits, then the loss's objectness logits if it has any;
     gt_classes (N,) int64 in [0, C]: C is background;
     context: a :class:`~eql.losses.context.LossContext` (or None).
 
 and returning a scalar. A loss declares
 
-    ``objectness``: whether it reads C + 1 logits, the last one an objectness logit trained with
-        target 1 on background rows (EQLv2), or C (sigmoid CE, EQL, focal losses);
+    ``num_extra_logits``: how many objectness logits follow the C class logits: 0 (sigmoid CE,
+        EQL, focal losses), 1 (EQLv2: trained with target 1 on background rows), 2 (Seesaw:
+        softmax over object / background);
+    ``sigmoid``: whether its scores are sigmoids (per-class binary) or a softmax;
     ``probabilities(logits)``: how its logits become the (N, C) class scores used at inference;
     ``state_buffers``: names of its statistics (persistent buffers: in ``state_dict`` and so in
         checkpoints), kept in fp32 whatever the model is cast to.
@@ -112,7 +114,8 @@ class GradientRecord(Float32Statistics):
 class ClassificationLoss(Float32Statistics):
     """Base class; see the module docstring."""
 
-    objectness = False
+    num_extra_logits = 0
+    sigmoid = True
 
     def __init__(self, num_classes: int):
         super().__init__()
@@ -123,8 +126,12 @@ class ClassificationLoss(Float32Statistics):
 
     @property
     def num_logits(self) -> int:
-        """Logits read per row: C, or C + 1 with an objectness logit."""
-        return self.num_classes + int(self.objectness)
+        """Logits read per row: C and the objectness logits."""
+        return self.num_classes + self.num_extra_logits
+
+    @property
+    def objectness(self) -> bool:
+        return self.num_extra_logits > 0
 
     def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
         """(N, C) class scores from (N, num_logits) logits: sigmoids of the class logits."""
@@ -158,6 +165,8 @@ class ClassificationLoss(Float32Statistics):
 
     def record_gradients(self) -> "ClassificationLoss":
         """From now on, accumulate per-class gradient magnitudes in ``self.gradient_record``."""
+        if not self.sigmoid:
+            raise ValueError(f"{type(self).__name__}: gradient records are for sigmoid losses")
         if self.gradient_record is None:
             self.gradient_record = GradientRecord(self.num_classes)
         return self
@@ -166,7 +175,7 @@ class ClassificationLoss(Float32Statistics):
         if logits.dim() != 2 or logits.shape[1] != self.num_logits:
             raise ValueError(
                 f"{type(self).__name__}: logits must be (N, {self.num_logits}) for "
-                f"{self.num_classes} classes{' + objectness' if self.objectness else ''}, got "
+                f"{self.num_classes} classes + {self.num_extra_logits} objectness, got "
                 f"{tuple(logits.shape)}"
             )
         if gt_classes.shape != logits.shape[:1]:

@@ -113,7 +113,7 @@ class EQLv2(ClassificationLoss):
     gradient magnitudes and ``pos_neg`` (C,) their ratio g.
     """
 
-    objectness = True
+    num_extra_logits = 1
 
     def __init__(
         self,

@@ -15,33 +15,52 @@ from torch import nn
 
 from ..errors import ConfigError
 from ..losses import ClassificationLoss, ImageLabels, LossContext, image_index_of_rows
+from .cosine_classifier import CosineClassifier
 from .losses import ROI_HEAD, build_classification_loss
 
 
 class EQLFastRCNNOutputLayers(FastRCNNOutputLayers):
     """FastRCNNOutputLayers with an eql classification loss.
 
-    ``cls_score`` keeps detectron2's C + 1 outputs: the last is the loss's objectness logit when it
-    has one (EQLv2), else a dummy that gets no loss (as in detectron2's sigmoid CE). The loss
-    reads its ``num_logits`` columns; :meth:`predict_probs` returns its ``probabilities`` (and a
-    zero background column, which detectron2's inference drops).
+    ``cls_score`` keeps detectron2's C + 1 outputs (more when the loss reads more: Seesaw's C + 2):
+    after the C class logits come the loss's objectness logits (EQLv2: 1, Seesaw: 2), else a dummy
+    that gets no loss (as in detectron2's sigmoid CE). ``classifier`` "cosine" makes it a scaled
+    cosine classifier (the Seesaw recipe's). The loss reads its ``num_logits`` columns;
+    :meth:`predict_probs` returns its ``probabilities`` (and a zero background column, which
+    detectron2's inference drops).
     """
 
     @configurable
     def __init__(
-        self, input_shape, *, cls_loss: ClassificationLoss, prior_prob: float = 0.0, **kwargs
+        self,
+        input_shape,
+        *,
+        cls_loss: ClassificationLoss,
+        prior_prob: float = 0.0,
+        classifier: str = "linear",
+        cosine_scale: float = 20.0,
+        **kwargs,
     ):
         if kwargs.get("use_fed_loss"):
             raise ConfigError(
                 "MODEL.ROI_BOX_HEAD.USE_FED_LOSS: not applied by eql's box predictor; set it False"
             )
         super().__init__(input_shape, **kwargs)
-        if cls_loss.num_logits > self.num_classes + 1 or cls_loss.num_classes != self.num_classes:
+        if cls_loss.num_classes != self.num_classes:
             raise ConfigError(
-                f"the loss has {cls_loss.num_classes} classes and reads {cls_loss.num_logits} "
-                f"logits; the box predictor has {self.num_classes} classes"
+                f"the loss has {cls_loss.num_classes} classes, the box predictor "
+                f"{self.num_classes} (MODEL.ROI_HEADS.NUM_CLASSES)"
             )
         self.cls_loss = cls_loss
+        num_outputs = max(self.num_classes + 1, cls_loss.num_logits)
+        if classifier == "cosine":
+            self.cls_score = CosineClassifier(self.cls_score.in_features, num_outputs, cosine_scale)
+        elif num_outputs != self.cls_score.out_features:
+            self.cls_score = nn.Linear(self.cls_score.in_features, num_outputs)
+            nn.init.normal_(self.cls_score.weight, std=0.01)
+            nn.init.constant_(self.cls_score.bias, 0)
+        if prior_prob > 0 and not cls_loss.sigmoid:
+            raise ConfigError("MODEL.EQL.PRIOR_PROB: a prior probability is for sigmoid losses")
         if prior_prob > 0:
             # every class starts at probability prior_prob (official EQL code: 0.001)
             nn.init.constant_(self.cls_score.bias, -math.log((1 - prior_prob) / prior_prob))
@@ -60,6 +79,8 @@ class EQLFastRCNNOutputLayers(FastRCNNOutputLayers):
             cls_loss = build_classification_loss(cfg, ROI_HEAD, cfg.MODEL.ROI_HEADS.NUM_CLASSES)
         ret["cls_loss"] = cls_loss
         ret["prior_prob"] = cfg.MODEL.EQL.PRIOR_PROB
+        ret["classifier"] = cfg.MODEL.EQL.CLASSIFIER
+        ret["cosine_scale"] = cfg.MODEL.EQL.COSINE_SCALE
         return ret
 
     def losses(self, predictions, proposals, image_labels: Optional[List[ImageLabels]] = None):

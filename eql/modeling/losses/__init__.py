@@ -1,6 +1,6 @@
 """The classification losses selectable with MODEL.EQL.LOSS (one file each, registered)."""
 
-from . import efl, eqlv2, focal, sigmoid_ce, sigmoid_eql  # noqa: F401  (registration)
+from . import efl, eqlv2, focal, seesaw, sigmoid_ce, sigmoid_eql  # noqa: F401  (registration)
 from .registry import (
     CLASSIFICATION_LOSS_REGISTRY,
     DENSE_HEAD,

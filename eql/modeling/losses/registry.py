@@ -25,6 +25,7 @@ class LossEntry:
     name: str = ""  # the value of MODEL.EQL.LOSS
     config_node: str = ""  # its keys live in MODEL.EQL.<config_node>; "" when it has none
     heads: Tuple[str, ...] = ()  # ROI_HEAD and / or DENSE_HEAD
+    sigmoid: bool = True  # per-class sigmoid scores (False: a softmax)
     summary: str = ""  # one line for listings
 
     @classmethod
@@ -91,10 +92,9 @@ class InferenceOnlyLoss(ClassificationLoss):
     inference, MODEL.EQL.FREQUENCY_SOURCE 'none'): scores like the loss it replaces, fails if
     trained."""
 
-    def __init__(self, num_classes: int, reason: str, objectness: bool = False):
+    def __init__(self, num_classes: int, reason: str):
         super().__init__(num_classes)
         self.reason = reason
-        self.objectness = objectness
 
     def forward(self, logits, gt_classes, context=None):
         raise RuntimeError(self.reason)
