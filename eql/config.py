@@ -121,11 +121,17 @@ def validate_eql_config(cfg) -> None:
     if head is not None:
         where = "EQLRetinaNet" if head != ROI_HEAD else f"the ROI heads {cfg.MODEL.ROI_HEADS.NAME}"
         check_head(eql.LOSS, head, where)
-    if head == ROI_HEAD and cfg.MODEL.ROI_BOX_HEAD.USE_FED_LOSS:
-        raise ConfigError(
-            "MODEL.ROI_BOX_HEAD.USE_FED_LOSS: eql's box predictor does not apply detectron2's "
-            f"federated loss (MODEL.EQL.LOSS {eql.LOSS!r} is used instead); set it to False"
-        )
+    if head is not None and cfg.MODEL.ROI_BOX_HEAD.USE_FED_LOSS:
+        from .modeling.losses.federated import validate_federated_keys
+
+        usable = sorted(n for n, e in CLASSIFICATION_LOSS_REGISTRY if e.federated)
+        if head != ROI_HEAD or not get_loss_entry(eql.LOSS).federated:
+            raise ConfigError(
+                f"MODEL.ROI_BOX_HEAD.USE_FED_LOSS: the federated loss is not defined for "
+                f"MODEL.EQL.LOSS {eql.LOSS!r} in this head; it works with {usable} in the ROI "
+                "heads"
+            )
+        validate_federated_keys(cfg)
     if not 0 <= eql.PRIOR_PROB < 1:
         raise ConfigError(f"MODEL.EQL.PRIOR_PROB: must be in [0, 1), got {eql.PRIOR_PROB}")
     entry = get_loss_entry(eql.LOSS)

@@ -45,6 +45,8 @@ def test_configs_found():
     for arch_bb in ("mask_rcnn_R_50", "mask_rcnn_R_101", "cascade_mask_rcnn_R_50"):
         for rfs in ("", "_rfs"):
             assert f"LVISv1-InstanceSegmentation/seesaw{rfs}_{arch_bb}_FPN_1x.yaml" in names
+    for name in ("fed", "fed_rfs", "eql_fed"):
+        assert f"LVISv1-InstanceSegmentation/{name}_mask_rcnn_R_50_FPN_1x.yaml" in names
 
 
 def _expected_loss(name):
@@ -53,6 +55,7 @@ def _expected_loss(name):
         ("eqlv2_", "eqlv2"),
         ("efl_", "efl"),
         ("seesaw", "seesaw"),
+        ("fed_", "sigmoid_ce"),
     )
     for prefix, loss in prefixes:
         if name.startswith(prefix):
@@ -78,6 +81,7 @@ def test_config_parses_and_builds(path):
         assert cfg.MODEL.EQL.LOSS == _expected_loss(name)
         assert cfg.MODEL.EQL.EQL.LAMBDA == (0.0011 if "LVISv1" in path else 0.00177)
         rfs = "_rfs_" in name
+        assert cfg.MODEL.ROI_BOX_HEAD.USE_FED_LOSS == ("fed_" in name)
         assert (cfg.DATALOADER.SAMPLER_TRAIN == "RepeatFactorTrainingSampler") == rfs
         assert cfg.TEST.DETECTIONS_PER_IMAGE == 300
         if retinanet:

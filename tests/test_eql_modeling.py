@@ -192,7 +192,6 @@ def test_every_cascade_stage_uses_eql(tiny_synthetic, tmp_path):
         ("MODEL.EQL.EFL.SCALE_FACTOR", "-1.0", "MODEL.EQL.EFL.SCALE_FACTOR"),
         ("MODEL.EQL.GRADIENT_STATS.PERIOD", "-5", "MODEL.EQL.GRADIENT_STATS.PERIOD"),
         ("MODEL.EQL.LOSS", "efl", "MODEL.EQL.LOSS"),  # a RetinaNet loss in the ROI heads
-        ("MODEL.ROI_BOX_HEAD.USE_FED_LOSS", "True", "MODEL.ROI_BOX_HEAD.USE_FED_LOSS"),
         ("MODEL.EQL.LAMBDA", "0.01", "MODEL.EQL.EQL.LAMBDA"),  # moved key: the hint names both
         ("MODEL.EQL.FREQUENCY_SOURCE", "/nonexistent.json", "MODEL.EQL.FREQUENCY_SOURCE"),
         ("TEST.LVIS.ENGINE", "cocoapi", "TEST.LVIS.ENGINE"),

@@ -303,8 +303,16 @@ CONFIG_CASES = [
     ),
     Case("C09-retinanet-loss-in-roi-heads", _opts_case("MODEL.EQL.LOSS", "efl", "MODEL.EQL.LOSS")),
     Case(
-        "C10-fed-loss-with-eql-heads",
-        _opts_case("MODEL.ROI_BOX_HEAD.USE_FED_LOSS", "True", "USE_FED_LOSS"),
+        "C10-fed-loss-with-eqlv2",
+        _opts_case(
+            "MODEL.ROI_BOX_HEAD.USE_FED_LOSS",
+            "True",
+            "MODEL.EQL.LOSS",
+            "eqlv2",
+            "MODEL.EQL.PRIOR_PROB",
+            "0.0",
+            "USE_FED_LOSS",
+        ),
     ),
     Case(
         "C11-negative-gradient-stats-period",

@@ -6,6 +6,7 @@ from .base import ClassificationLoss, GradientRecord, positive_negative_sums
 from .context import ImageLabels, LossContext, image_index_of_rows
 from .efl import EqualizedFocalLoss, efl_focusing
 from .eqlv2 import EQLv2, eqlv2_class_weights, eqlv2_loss
+from .federated import FederatedSampler, federated_classes
 from .focal import SigmoidFocalLoss, focal_loss_with_statistics, sigmoid_focal_loss
 from .seesaw import SeesawLoss, seesaw_weights
 from .sigmoid_eql import (

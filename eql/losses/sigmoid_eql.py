@@ -20,6 +20,7 @@ import torch.nn.functional as F
 
 from .base import ClassificationLoss, autocast_disabled, compute_dtype
 from .context import LossContext
+from .federated import FederatedSampler
 
 
 def eql_weights(
@@ -109,20 +110,45 @@ def sigmoid_ce_gradient(
     return grad.div_(normalizer)
 
 
-class SigmoidCrossEntropy(ClassificationLoss):
-    """The sigmoid cross-entropy baseline: sum_ij BCE(z_ij, y_ij) / N over the C class logits
-    (detectron2's ``USE_SIGMOID_CE``)."""
+class _WeightedSigmoidLoss(ClassificationLoss):
+    """A sum_ij w_ij BCE(z_ij, y_ij) / N loss, optionally federated: with a
+    :class:`~eql.losses.federated.FederatedSampler`, only the classes it keeps in a batch count
+    (w_ij times that batch's class mask)."""
 
-    def forward(self, logits, gt_classes, context: Optional[LossContext] = None):
-        self.check_inputs(logits, gt_classes)
-        loss = weighted_sigmoid_cross_entropy(logits, gt_classes)
+    def __init__(self, num_classes: int):
+        super().__init__(num_classes)
+        self.federated: Optional[FederatedSampler] = None
+
+    def use_federated(self, sampler: FederatedSampler) -> "_WeightedSigmoidLoss":
+        if sampler.num_classes != self.num_classes:
+            raise ValueError(
+                f"the federated sampler has {sampler.num_classes} classes, the loss "
+                f"{self.num_classes}"
+            )
+        self.federated = sampler
+        return self
+
+    def weighted_loss(self, logits, gt_classes, weights: Optional[torch.Tensor]) -> torch.Tensor:
+        if self.federated is not None and logits.shape[0] > 0:
+            mask = self.federated.mask(gt_classes).to(compute_dtype(logits))[None, :]
+            weights = mask.expand_as(logits) if weights is None else weights * mask
+        loss = weighted_sigmoid_cross_entropy(logits, gt_classes, weights)
         if self.gradient_record is not None:
-            grad = sigmoid_ce_gradient(logits, gt_classes, None, max(logits.shape[0], 1))
+            grad = sigmoid_ce_gradient(logits, gt_classes, weights, max(logits.shape[0], 1))
             self.gradient_record.add(grad, gt_classes)
         return loss
 
 
-class SigmoidEQL(ClassificationLoss):
+class SigmoidCrossEntropy(_WeightedSigmoidLoss):
+    """The sigmoid cross-entropy baseline: sum_ij BCE(z_ij, y_ij) / N over the C class logits
+    (detectron2's ``USE_SIGMOID_CE``; with a federated sampler, its ``USE_FED_LOSS``)."""
+
+    def forward(self, logits, gt_classes, context: Optional[LossContext] = None):
+        self.check_inputs(logits, gt_classes)
+        return self.weighted_loss(logits, gt_classes, None)
+
+
+class SigmoidEQL(_WeightedSigmoidLoss):
     """Sigmoid EQL, eq. (7). The per-class suppression T(f_j) is a (non-persistent) buffer: it
     follows the model across devices and is rebuilt from the dataset statistics, not loaded from
     checkpoints.
@@ -151,11 +177,7 @@ class SigmoidEQL(ClassificationLoss):
         if self.use_image_labels and context is not None:
             exempt = context.image_class_mask(self.num_classes)
         weights = eql_weights(gt_classes, self.suppression.to(compute_dtype(logits)), exempt)
-        loss = weighted_sigmoid_cross_entropy(logits, gt_classes, weights)
-        if self.gradient_record is not None:
-            grad = sigmoid_ce_gradient(logits, gt_classes, weights, max(logits.shape[0], 1))
-            self.gradient_record.add(grad, gt_classes)
-        return loss
+        return self.weighted_loss(logits, gt_classes, weights)
 
     def extra_repr(self) -> str:
         return (

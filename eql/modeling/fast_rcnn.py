@@ -41,10 +41,6 @@ class EQLFastRCNNOutputLayers(FastRCNNOutputLayers):
         cosine_scale: float = 20.0,
         **kwargs,
     ):
-        if kwargs.get("use_fed_loss"):
-            raise ConfigError(
-                "MODEL.ROI_BOX_HEAD.USE_FED_LOSS: not applied by eql's box predictor; set it False"
-            )
         super().__init__(input_shape, **kwargs)
         if cls_loss.num_classes != self.num_classes:
             raise ConfigError(
@@ -72,9 +68,7 @@ class EQLFastRCNNOutputLayers(FastRCNNOutputLayers):
         ret = super().from_config(cfg, input_shape)
         ret.pop("use_sigmoid_ce")  # the loss decides how logits become scores
         for key in ("use_fed_loss", "get_fed_loss_cls_weights", "fed_loss_num_classes"):
-            ret.pop(key, None)
-        if cfg.MODEL.ROI_BOX_HEAD.USE_FED_LOSS:
-            ret["use_fed_loss"] = True  # refused in __init__
+            ret.pop(key, None)  # the federated loss is the eql loss's (USE_FED_LOSS)
         if cls_loss is None:
             cls_loss = build_classification_loss(cfg, ROI_HEAD, cfg.MODEL.ROI_HEADS.NUM_CLASSES)
         ret["cls_loss"] = cls_loss

@@ -16,6 +16,17 @@ from .fast_rcnn import EQLFastRCNNOutputLayers
 from .losses import ROI_HEAD, build_classification_loss
 
 
+def without_detectron2_fed_loss(cfg):
+    """``cfg`` for detectron2's own box-head builders, whose predictors eql replaces: the
+    federated loss is the eql loss's (detectron2's predictor would insist on USE_SIGMOID_CE)."""
+    if not cfg.MODEL.ROI_BOX_HEAD.USE_FED_LOSS:
+        return cfg
+    cfg = cfg.clone()
+    cfg.defrost()
+    cfg.MODEL.ROI_BOX_HEAD.USE_FED_LOSS = False
+    return cfg
+
+
 class EQLROIHeadsMixin:
     """ROI heads whose training ``forward`` takes ``image_labels`` (list[ImageLabels], one per
     image, or None) and hands them to the box predictors' losses. Subclasses implement
@@ -40,7 +51,7 @@ class EQLStandardROIHeads(EQLROIHeadsMixin, StandardROIHeads):
 
     @classmethod
     def _init_box_head(cls, cfg, input_shape):
-        ret = super()._init_box_head(cfg, input_shape)
+        ret = super()._init_box_head(without_detectron2_fed_loss(cfg), input_shape)
         ret["box_predictor"] = EQLFastRCNNOutputLayers(cfg, ret["box_head"].output_shape)
         return ret
 
@@ -68,7 +79,7 @@ class EQLCascadeROIHeads(EQLROIHeadsMixin, CascadeROIHeads):
 
     @classmethod
     def _init_box_head(cls, cfg, input_shape):
-        ret = super()._init_box_head(cfg, input_shape)
+        ret = super()._init_box_head(without_detectron2_fed_loss(cfg), input_shape)
         # the loss is built (and logged) once; each stage gets its own copy
         cls_loss = build_classification_loss(cfg, ROI_HEAD, cfg.MODEL.ROI_HEADS.NUM_CLASSES)
         ret["box_predictors"] = [

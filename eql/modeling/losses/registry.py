@@ -26,6 +26,7 @@ class LossEntry:
     config_node: str = ""  # its keys live in MODEL.EQL.<config_node>; "" when it has none
     heads: Tuple[str, ...] = ()  # ROI_HEAD and / or DENSE_HEAD
     sigmoid: bool = True  # per-class sigmoid scores (False: a softmax)
+    federated: bool = False  # works with detectron2's MODEL.ROI_BOX_HEAD.USE_FED_LOSS
     summary: str = ""  # one line for listings
 
     @classmethod

@@ -8,6 +8,7 @@ import torch
 from ...errors import ConfigError
 from ...losses import SigmoidEQL, suppression_strength
 from ...losses.suppression import SUPPRESSION_FUNCTIONS
+from .federated import federated_sampler_from_config
 from .registry import CLASSIFICATION_LOSS_REGISTRY, ROI_HEAD, InferenceOnlyLoss, LossEntry
 from .statistics import train_set_image_counts
 
@@ -19,6 +20,7 @@ class SigmoidEQLEntry(LossEntry):
     name = "eql"
     config_node = "EQL"
     heads = (ROI_HEAD,)
+    federated = True
     summary = "w_ij = 1 - E(r_i) T(f_j) (1 - y_ij): tail negatives dropped for foreground rows"
 
     @classmethod
@@ -75,9 +77,11 @@ class SigmoidEQLEntry(LossEntry):
                 "MODEL.EQL.FREQUENCY_SOURCE is 'none' (a model built for inference): set it to "
                 "'dataset' or a category-count json to train with EQL",
             )
-        return SigmoidEQL(
+        loss = SigmoidEQL(
             suppression_from_config(cfg, num_classes), cls.node(cfg).USE_IMAGE_LEVEL_LABELS
         )
+        sampler = federated_sampler_from_config(cfg, num_classes)
+        return loss.use_federated(sampler) if sampler is not None else loss
 
 
 def eql_lambda(cfg, num_images: int) -> float:
