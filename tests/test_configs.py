@@ -45,7 +45,7 @@ def test_configs_found():
     for arch_bb in ("mask_rcnn_R_50", "mask_rcnn_R_101", "cascade_mask_rcnn_R_50"):
         for rfs in ("", "_rfs"):
             assert f"LVISv1-InstanceSegmentation/seesaw{rfs}_{arch_bb}_FPN_1x.yaml" in names
-    for name in ("fed", "fed_rfs", "eql_fed"):
+    for name in ("fed", "fed_rfs", "eql_fed", "seql"):
         assert f"LVISv1-InstanceSegmentation/{name}_mask_rcnn_R_50_FPN_1x.yaml" in names
 
 
@@ -56,6 +56,7 @@ def _expected_loss(name):
         ("efl_", "efl"),
         ("seesaw", "seesaw"),
         ("fed_", "sigmoid_ce"),
+        ("seql_", "seql"),
     )
     for prefix, loss in prefixes:
         if name.startswith(prefix):
@@ -92,7 +93,7 @@ def test_config_parses_and_builds(path):
                 "EQLCascadeROIHeads" if cascade else "EQLStandardROIHeads"
             )
             assert cfg.MODEL.ROI_HEADS.SCORE_THRESH_TEST == 0.0001
-        if name.startswith(("eqlv2", "seesaw")):
+        if name.startswith(("eqlv2", "seesaw", "seql")):
             assert cfg.MODEL.EQL.PRIOR_PROB == 0.0  # as the official code; Seesaw: a softmax loss
     # the training sets (real LVIS, the default synthetic folder) are not here: give the loss a
     # uniform category-count file so that the model builds
@@ -110,7 +111,7 @@ def test_config_parses_and_builds(path):
         if name.startswith("softmax_"):
             assert type(head).__name__ == "FastRCNNOutputLayers"  # detectron2's own
         else:
-            assert head.cls_loss.objectness == (cfg.MODEL.EQL.LOSS in ("eqlv2", "seesaw"))
+            assert head.cls_loss.objectness == (cfg.MODEL.EQL.LOSS in ("eqlv2", "seesaw", "seql"))
             cosine = type(head.cls_score).__name__ == "CosineClassifier"
             assert cosine == (cfg.MODEL.EQL.CLASSIFIER == "cosine")
 

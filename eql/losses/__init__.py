@@ -8,6 +8,7 @@ from .efl import EqualizedFocalLoss, efl_focusing
 from .eqlv2 import EQLv2, eqlv2_class_weights, eqlv2_loss
 from .federated import FederatedSampler, federated_classes
 from .focal import SigmoidFocalLoss, focal_loss_with_statistics, sigmoid_focal_loss
+from .gradient_softmax_eql import GradientSoftmaxEQL
 from .seesaw import SeesawLoss, seesaw_weights
 from .sigmoid_eql import (
     SigmoidCrossEntropy,
@@ -16,4 +17,5 @@ from .sigmoid_eql import (
     sigmoid_eql_loss,
     weighted_sigmoid_cross_entropy,
 )
+from .softmax_eql import SoftmaxEQL, softmax_eql_loss, softmax_eql_weights
 from .suppression import SUPPRESSION_FUNCTIONS, suppression_strength

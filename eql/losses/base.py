@@ -73,11 +73,13 @@ class Float32Statistics(nn.Module):
     state_buffers: Tuple[str, ...] = ()
 
     def _apply(self, fn, *args, **kwargs):
+        before = {name: getattr(self, name) for name in self.state_buffers}
         super()._apply(fn, *args, **kwargs)
-        for name in self.state_buffers:
+        for name, old in before.items():
             buf = getattr(self, name)
             if buf is not None and buf.dtype != torch.float32:
-                setattr(self, name, buf.float())
+                # the cast only: the values of before (no fp16 rounding), where fn put the buffer
+                setattr(self, name, old.to(device=buf.device, dtype=torch.float32))
         return self
 
 

@@ -1,6 +1,14 @@
 """The classification losses selectable with MODEL.EQL.LOSS (one file each, registered)."""
 
-from . import efl, eqlv2, focal, seesaw, sigmoid_ce, sigmoid_eql  # noqa: F401  (registration)
+from . import (  # noqa: F401  (registration)
+    efl,
+    eqlv2,
+    focal,
+    seesaw,
+    sigmoid_ce,
+    sigmoid_eql,
+    softmax_eql,
+)
 from .registry import (
     CLASSIFICATION_LOSS_REGISTRY,
     DENSE_HEAD,

@@ -90,15 +90,27 @@ def check_head(name: str, head: str, where: str) -> None:
 
 class InferenceOnlyLoss(ClassificationLoss):
     """Stands in for a loss that cannot be built without training statistics (a model built for
-    inference, MODEL.EQL.FREQUENCY_SOURCE 'none'): scores like the loss it replaces, fails if
-    trained."""
+    inference, MODEL.EQL.FREQUENCY_SOURCE 'none'): reads and scores logits like ``scoring`` (the
+    loss with neutral statistics), fails if trained."""
 
-    def __init__(self, num_classes: int, reason: str):
-        super().__init__(num_classes)
+    def __init__(self, scoring: ClassificationLoss, reason: str):
+        super().__init__(scoring.num_classes)
+        self.scoring = scoring
+        self.num_extra_logits = scoring.num_extra_logits
+        self.sigmoid = scoring.sigmoid
         self.reason = reason
 
     def forward(self, logits, gt_classes, context=None):
         raise RuntimeError(self.reason)
+
+    def probabilities(self, logits):
+        return self.scoring.probabilities(logits)
+
+
+INFERENCE_ONLY = (
+    "MODEL.EQL.FREQUENCY_SOURCE is 'none' (a model built for inference): set it to 'dataset' or "
+    "a category-count json to train with MODEL.EQL.LOSS {!r}"
+)
 
 
 def build_classification_loss(

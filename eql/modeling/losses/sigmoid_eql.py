@@ -9,7 +9,13 @@ from ...errors import ConfigError
 from ...losses import SigmoidEQL, suppression_strength
 from ...losses.suppression import SUPPRESSION_FUNCTIONS
 from .federated import federated_sampler_from_config
-from .registry import CLASSIFICATION_LOSS_REGISTRY, ROI_HEAD, InferenceOnlyLoss, LossEntry
+from .registry import (
+    CLASSIFICATION_LOSS_REGISTRY,
+    INFERENCE_ONLY,
+    ROI_HEAD,
+    InferenceOnlyLoss,
+    LossEntry,
+)
 from .statistics import train_set_image_counts
 
 logger = logging.getLogger(__name__)
@@ -73,9 +79,7 @@ class SigmoidEQLEntry(LossEntry):
     def build(cls, cfg, num_classes):
         if cfg.MODEL.EQL.FREQUENCY_SOURCE == "none":
             return InferenceOnlyLoss(
-                num_classes,
-                "MODEL.EQL.FREQUENCY_SOURCE is 'none' (a model built for inference): set it to "
-                "'dataset' or a category-count json to train with EQL",
+                SigmoidEQL(torch.zeros(num_classes)), INFERENCE_ONLY.format(cls.name)
             )
         loss = SigmoidEQL(
             suppression_from_config(cfg, num_classes), cls.node(cfg).USE_IMAGE_LEVEL_LABELS
