@@ -39,3 +39,34 @@ def run_gloo(fn, world_size: int, tmp_dir: str, *args) -> None:
 def loss_state(module: torch.nn.Module) -> dict:
     """The persistent buffers of a module, as cloned tensors."""
     return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+def _gloo_loss_steps(rank, world_size, out_dir, make_loss, make_batch, steps, normalizer):
+    from eql.losses import LossContext
+
+    z, gt = make_batch()
+    rows = slice(rank * len(gt) // world_size, (rank + 1) * len(gt) // world_size)
+    loss = make_loss()
+    for _ in range(steps):
+        loss(z[rows], gt[rows], LossContext(normalizer=normalizer))
+    torch.save(loss_state(loss), os.path.join(out_dir, f"rank{rank}.pth"))
+
+
+def assert_statistics_summed_over_processes(
+    tmp_dir, make_loss, make_batch, steps=3, normalizer=8.0
+):
+    """Two gloo processes, each with half of the batch, end with identical loss statistics, equal
+    to one process without torch.distributed on the whole batch (a fixed normaliser). The
+    factories must be module-level functions (they travel to the processes)."""
+    from eql.losses import LossContext
+
+    run_gloo(_gloo_loss_steps, 2, tmp_dir, str(tmp_dir), make_loss, make_batch, steps, normalizer)
+    s0, s1 = (torch.load(os.path.join(str(tmp_dir), f"rank{r}.pth")) for r in (0, 1))
+    z, gt = make_batch()
+    single = make_loss()
+    for _ in range(steps):
+        single(z, gt, LossContext(normalizer=normalizer))
+    assert set(s0) == set(single.state_dict())
+    for k in s0:
+        assert torch.equal(s0[k], s1[k]), k
+        assert torch.allclose(s0[k], single.state_dict()[k], rtol=1e-5), k

@@ -6,9 +6,9 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from common import loss_state, run_gloo
+from common import assert_statistics_summed_over_processes, loss_state
 
-from eql.losses import GradientSoftmaxEQL, LossContext, SoftmaxEQL, softmax_eql_loss
+from eql.losses import GradientSoftmaxEQL, SoftmaxEQL, softmax_eql_loss
 
 Z = [[1.0, 2.0, 0.5], [0.2, -1.0, 1.5], [0.3, 0.1, -0.2]]
 
@@ -124,29 +124,17 @@ def test_gradient_softmax_eql_starts_as_cross_entropy_and_keeps_fp32_state():
     assert loss.dtype == torch.float32 and eql.pos_grad.dtype == torch.float32
 
 
-def _two_rank_softmax_eql(rank, world_size, out_dir):
+def _softmax_eql_batch():
     torch.manual_seed(3)
-    z = torch.randn(16, 5, dtype=torch.float64)
-    gt = torch.randint(0, 5, (16,))
-    eql = GradientSoftmaxEQL(5)
-    rows = slice(8 * rank, 8 * rank + 8)
-    for _ in range(3):
-        eql(z[rows], gt[rows], LossContext(normalizer=8.0))
-    torch.save(loss_state(eql), f"{out_dir}/rank{rank}.pth")
+    return torch.randn(16, 5, dtype=torch.float64), torch.randint(0, 5, (16,))
+
+
+def _softmax_eql5():
+    return GradientSoftmaxEQL(5)
 
 
 def test_two_gloo_processes_hold_identical_statistics(tmp_path):
-    run_gloo(_two_rank_softmax_eql, 2, tmp_path, str(tmp_path))
-    s0, s1 = (torch.load(tmp_path / f"rank{r}.pth") for r in (0, 1))
-    torch.manual_seed(3)
-    z = torch.randn(16, 5, dtype=torch.float64)
-    gt = torch.randint(0, 5, (16,))
-    single = GradientSoftmaxEQL(5)
-    for _ in range(3):
-        single(z, gt, LossContext(normalizer=8.0))
-    for k in s0:
-        assert torch.equal(s0[k], s1[k]), k
-        assert torch.allclose(s0[k], getattr(single, k), rtol=1e-5), k
+    assert_statistics_summed_over_processes(tmp_path, _softmax_eql5, _softmax_eql_batch)
 
 
 def test_seql_in_the_roi_predictor(tmp_path):
