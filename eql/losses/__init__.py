@@ -17,5 +17,6 @@ from .sigmoid_eql import (
     sigmoid_eql_loss,
     weighted_sigmoid_cross_entropy,
 )
+from .softmax_ce import SoftmaxCrossEntropy
 from .softmax_eql import SoftmaxEQL, softmax_eql_loss, softmax_eql_weights
 from .suppression import SUPPRESSION_FUNCTIONS, suppression_strength

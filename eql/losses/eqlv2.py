@@ -33,12 +33,14 @@ INITIAL_RATIO = 100.0
 
 
 def eqlv2_class_weights(
-    ratio: torch.Tensor, gamma: float, mu: float, alpha: float
+    ratio: torch.Tensor, gamma: float, mu: float, alpha: float, objectness: bool = True
 ) -> Tuple[torch.Tensor, torch.Tensor]:
-    """(q, r) of length C + 1 from the gradient ratios g (C,): q_j = 1/(1 + exp(-gamma(g_j -
-    mu))), r_j = 1 + alpha (1 - q_j); the objectness column gets q = r = 1."""
+    """(q, r) of length C + 1 (C without ``objectness``) from the gradient ratios g (C,):
+    q_j = 1/(1 + exp(-gamma(g_j - mu))), r_j = 1 + alpha (1 - q_j); the objectness column gets
+    q = r = 1."""
     q = torch.sigmoid(gamma * (ratio - mu))
-    q = torch.cat([q, q.new_ones(1)])
+    if objectness:
+        q = torch.cat([q, q.new_ones(1)])
     return q, 1.0 + alpha * (1.0 - q)
 
 
@@ -48,7 +50,7 @@ class _EQLv2Function(torch.autograd.Function):
     class columns (not differentiable)."""
 
     @staticmethod
-    def forward(ctx, logits, targets, q, r, normalizer):
+    def forward(ctx, logits, targets, q, r, normalizer, num_classes):
         n = logits.shape[0]
         rows = torch.arange(n, device=logits.device)
         z_t = logits[rows, targets]
@@ -63,9 +65,8 @@ class _EQLv2Function(torch.autograd.Function):
 
         # statistics: |sigmoid(z) - y| w summed per class over off-target / on-target rows
         p[rows, targets] = 0
-        neg = p.sum(0)[:-1] * q[:-1]
+        neg = p.sum(0)[:num_classes] * q[:num_classes]
         p[rows, targets] = p_t
-        num_classes = q.numel() - 1
         fg = targets < num_classes
         pos = torch.zeros(num_classes, dtype=p.dtype, device=p.device)
         pos.index_add_(0, targets[fg], ((1.0 - p_t) * r_t)[fg])
@@ -82,7 +83,7 @@ class _EQLv2Function(torch.autograd.Function):
         grad = p * q
         grad[rows, targets] = (p[rows, targets] - 1.0) * r_t
         grad.mul_(grad_loss / ctx.normalizer)
-        return grad, None, None, None, None
+        return grad, None, None, None, None, None
 
 
 def eqlv2_loss(
@@ -91,11 +92,13 @@ def eqlv2_loss(
     q: torch.Tensor,
     r: torch.Tensor,
     normalizer=None,
+    num_classes: Optional[int] = None,
 ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(loss, pos, neg) of one step: logits (N, C + 1), gt_classes (N,) in [0, C], weights q, r
     (C + 1,) from :func:`eqlv2_class_weights`; pos, neg (C,) are this step's weighted gradient
-    magnitudes. ``normalizer`` defaults to N."""
-    num_classes = logits.shape[1] - 1
+    magnitudes. ``normalizer`` defaults to N; ``num_classes`` to the logits' width - 1 (pass C
+    for logits without objectness)."""
+    num_classes = logits.shape[1] - 1 if num_classes is None else num_classes
     dtype = compute_dtype(logits)
     if logits.shape[0] == 0:
         zeros = torch.zeros(num_classes, dtype=dtype, device=logits.device)
@@ -103,7 +106,9 @@ def eqlv2_loss(
     z = logits.to(dtype)
     normalizer = logits.shape[0] if normalizer is None else normalizer
     with autocast_disabled(z.device):
-        return _EQLv2Function.apply(z, gt_classes, q.to(dtype), r.to(dtype), normalizer)
+        return _EQLv2Function.apply(
+            z, gt_classes, q.to(dtype), r.to(dtype), normalizer, num_classes
+        )
 
 
 class EQLv2(ClassificationLoss):
@@ -122,21 +127,23 @@ class EQLv2(ClassificationLoss):
         mu: float = 0.8,
         alpha: float = 4.0,
         test_with_obj: bool = True,
+        objectness: bool = True,
     ):
         super().__init__(num_classes)
         self.gamma, self.mu, self.alpha = float(gamma), float(mu), float(alpha)
-        self.test_with_obj = bool(test_with_obj)
+        self.num_extra_logits = int(objectness)  # False: C logits (image classification)
+        self.test_with_obj = bool(test_with_obj) and objectness
         self.register_gradient_statistics(initial_ratio=INITIAL_RATIO)
 
     def class_weights(self) -> Tuple[torch.Tensor, torch.Tensor]:
-        """(q, r) (C + 1,) from the current statistics."""
-        return eqlv2_class_weights(self.pos_neg, self.gamma, self.mu, self.alpha)
+        """(q, r) (C + 1,, or C without objectness) from the current statistics."""
+        return eqlv2_class_weights(self.pos_neg, self.gamma, self.mu, self.alpha, self.objectness)
 
     def forward(self, logits, gt_classes, context: Optional[LossContext] = None):
         self.check_inputs(logits, gt_classes)
         normalizer = context.normalizer if context is not None else None
         q, r = self.class_weights()
-        loss, pos, neg = eqlv2_loss(logits, gt_classes, q, r, normalizer)
+        loss, pos, neg = eqlv2_loss(logits, gt_classes, q, r, normalizer, self.num_classes)
         if self.gradient_record is not None:
             self._record(logits, gt_classes, q, r, normalizer)
         self.update_statistics(pos, neg, num_rows=logits.shape[0])
@@ -170,5 +177,6 @@ class EQLv2(ClassificationLoss):
     def extra_repr(self) -> str:
         return (
             f"num_classes={self.num_classes}, gamma={self.gamma}, mu={self.mu}, "
-            f"alpha={self.alpha}, test_with_obj={self.test_with_obj}"
+            f"alpha={self.alpha}, test_with_obj={self.test_with_obj}, "
+            f"objectness={self.objectness}"
         )

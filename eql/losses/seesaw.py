@@ -57,13 +57,21 @@ class SeesawLoss(ClassificationLoss):
     """The Seesaw loss as a module (see the module docstring). Logits (N, C + 2); gt_classes in
     [0, C] (C: background). Buffer ``cum_samples`` (C + 1,) fp32, in ``state_dict``."""
 
-    num_extra_logits = 2
     sigmoid = False
     state_buffers = ("cum_samples",)
 
-    def __init__(self, num_classes: int, p: float = 0.8, q: float = 2.0, eps: float = 1e-2):
+    def __init__(
+        self,
+        num_classes: int,
+        p: float = 0.8,
+        q: float = 2.0,
+        eps: float = 1e-2,
+        objectness: bool = True,
+    ):
         super().__init__(num_classes)
         self.p, self.q, self.eps = float(p), float(q), float(eps)
+        # False: C logits, every row a class (image classification), no objectness term
+        self.num_extra_logits = 2 if objectness else 0
         self.register_buffer("cum_samples", torch.zeros(num_classes + 1))
 
     def forward(self, logits, gt_classes, context: Optional[LossContext] = None):
@@ -84,8 +92,11 @@ class SeesawLoss(ClassificationLoss):
             off_target[torch.arange(labels.numel(), device=z.device), labels] = 0
             adjusted = class_logits + weights.log() * off_target
             loss_classes = F.cross_entropy(adjusted, labels, reduction="sum")
-            loss_objectness = F.cross_entropy(z[:, c:], (~fg).long(), reduction="sum")
-        return (loss_classes + loss_objectness) / normalizer
+            if self.objectness:
+                loss_classes = loss_classes + F.cross_entropy(
+                    z[:, c:], (~fg).long(), reduction="sum"
+                )
+        return loss_classes / normalizer
 
     @torch.no_grad()
     def update_counts(self, gt_classes: torch.Tensor) -> None:
@@ -98,6 +109,8 @@ class SeesawLoss(ClassificationLoss):
     def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
         z = logits.float()
         classes = F.softmax(z[:, : self.num_classes], dim=1)
+        if not self.objectness:
+            return classes
         objectness = F.softmax(z[:, self.num_classes :], dim=1)
         return classes * objectness[:, :1]
 
