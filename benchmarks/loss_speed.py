@@ -10,6 +10,8 @@ Two settings, each against its detectron2 baseline (ratio = loss / baseline):
               and EQLv2 <= 1.15.
   ROI softmax N = 8192 x (C + 1 = 1204): detectron2's softmax CE vs eql's Seesaw loss (C + 2
               logits, counts updated); target <= 1.3.
+  segmentation 1M pixels (4 x 512 x 512) x 150 classes: torch's F.cross_entropy vs eql's
+              per-pixel softmax CE and Softmax-EQL (statistics updated); target <= 1.3.
   dense head  20,000 anchors x C = 1203: detectron2's RetinaNet loss (fvcore's
               sigmoid_focal_loss_jit on one-hot targets, / normaliser) vs eql's focal loss and
               Equalized Focal Loss (statistics updated); target: EFL <= 1.3.
@@ -35,6 +37,12 @@ def make_inputs(setting: str, n: int, c: int, device, seed=0):
     """(logits (n, C + 1 for the ROI head, C + 2 for its softmax losses, C for the dense head),
     gt_classes in [0, C])."""
     g = torch.Generator().manual_seed(seed)
+    if setting == "segmentation":  # n pixels as 4 square images
+        side = int((n // 4) ** 0.5)
+        logits = torch.randn(4, c, side, side, generator=g)
+        targets = torch.randint(0, c, (4, side, side), generator=g)
+        targets[:, :, : side // 20] = 255  # some unlabelled pixels
+        return logits.to(device), targets.to(device)
     roi = setting.startswith("roi")
     fg = 0.25 if roi else 0.01
     width = {"roi": c + 1, "roi-softmax": c + 2, "dense": c}[setting]
@@ -85,6 +93,20 @@ def roi_softmax_losses(c: int, device):
     }
 
 
+def segmentation_losses(c: int, device):
+    """name -> fn(logits (N, C, H, W), targets (N, H, W)) per pixel, ignore label 255."""
+    from eql.losses import GradientSoftmaxEQL, SoftmaxCrossEntropy, dense_loss
+
+    eql = GradientSoftmaxEQL(c).to(device)
+    eql.pos_grad.copy_(torch.rand(c, generator=torch.Generator().manual_seed(4)) * 10)
+    ce = SoftmaxCrossEntropy(c)
+    return {
+        "torch F.cross_entropy": lambda z, t: F.cross_entropy(z, t, ignore_index=255),
+        "eql softmax CE": lambda z, t: dense_loss(ce, z, t),
+        "eql Softmax-EQL": lambda z, t: dense_loss(eql, z, t),
+    }
+
+
 def dense_losses(c: int, device):
     """name -> fn(logits (N, C), gt) for the dense head (normaliser 100, as after warm-up)."""
     from fvcore.nn import sigmoid_focal_loss_jit
@@ -108,7 +130,12 @@ def dense_losses(c: int, device):
 
 
 def losses_of(setting, c, device):
-    builders = {"roi": roi_losses, "roi-softmax": roi_softmax_losses, "dense": dense_losses}
+    builders = {
+        "roi": roi_losses,
+        "roi-softmax": roi_softmax_losses,
+        "dense": dense_losses,
+        "segmentation": segmentation_losses,
+    }
     return builders[setting](c, device)
 
 
@@ -169,16 +196,15 @@ def peak_memory_mb(setting, name, n, c, device) -> float:
     return json.loads(out.strip().splitlines()[-1])["peak_mb"]
 
 
-def run_setting(setting, n, c, a, device):
+def run_setting(setting, n, c, a, device, repeats=None):
     fns = losses_of(setting, c, device)
     logits, gt = make_inputs(setting, n, c, device)
     names = list(fns)
     times = {name: [] for name in names}
+    repeats = repeats or a.repeats
     for _ in range(2):  # interleave rounds so that drift hits every loss alike
         for name in names:
-            times[name].append(
-                time_fwd_bwd(fns[name], logits, gt, a.repeats // 2, a.warmup, device)
-            )
+            times[name].append(time_fwd_bwd(fns[name], logits, gt, repeats // 2, a.warmup, device))
     memory = {name: peak_memory_mb(setting, name, n, c, device) for name in names}
     base_t, base_m = statistics.mean(times[names[0]]), memory[names[0]]
     print(f"\n{setting} head: N={n} C={c}")
@@ -199,6 +225,9 @@ def main(argv=None):
     p.add_argument("--num-proposals", type=int, default=8192)
     p.add_argument("--num-anchors", type=int, default=20000)
     p.add_argument("--num-classes", type=int, default=1203)
+    p.add_argument("--num-pixels", type=int, default=1 << 20)
+    p.add_argument("--segmentation-classes", type=int, default=150)
+    p.add_argument("--segmentation-repeats", type=int, default=6)
     p.add_argument("--repeats", type=int, default=20)
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--device", default="cpu")
@@ -216,13 +245,17 @@ def main(argv=None):
     roi = run_setting("roi", a.num_proposals, a.num_classes, a, device)
     softmax = run_setting("roi-softmax", a.num_proposals, a.num_classes, a, device)
     dense = run_setting("dense", a.num_anchors, a.num_classes, a, device)
+    segmentation = run_setting(
+        "segmentation", a.num_pixels, a.segmentation_classes, a, device, a.segmentation_repeats
+    )
     print(
         f"\nEQL / sigmoid CE {roi['eql sigmoid EQL']:.3f}, EQLv2 / sigmoid CE "
         f"{roi['eql EQLv2']:.3f} (target <= {ROI_TARGET}); EFL / detectron2 focal "
         f"{dense['eql EFL']:.3f} (target <= {DENSE_TARGET}); Seesaw / detectron2 softmax CE "
-        f"{softmax['eql Seesaw']:.3f} (target <= {SOFTMAX_TARGET})"
+        f"{softmax['eql Seesaw']:.3f} (target <= {SOFTMAX_TARGET}); Softmax-EQL / F.cross_entropy "
+        f"{segmentation['eql Softmax-EQL']:.3f} per pixel (target <= {SOFTMAX_TARGET})"
     )
-    return {"roi": roi, "roi-softmax": softmax, "dense": dense}
+    return {"roi": roi, "roi-softmax": softmax, "dense": dense, "segmentation": segmentation}
 
 
 if __name__ == "__main__":

@@ -38,7 +38,8 @@ def add_eql_config(cfg):
     _C.MODEL.EQL.LOSS = "eql"
     # Initial probability of every class in the ROI box predictor: the class biases start at
     # -log((1 - p) / p), as in the official EQL code (0.001); 0 keeps detectron2's zero bias. An
-    # objectness logit (EQLv2) starts at 0.
+    # objectness logit (EQLv2) starts at 0. Sigmoid losses only; RetinaNet uses
+    # MODEL.RETINANET.PRIOR_PROB, the segmentation head none.
     _C.MODEL.EQL.PRIOR_PROB = 0.001
     # Classifier of the ROI box predictor: "linear" (detectron2's) or "cosine" (scaled cosine of
     # the normalised feature and class weights, the Seesaw loss's LVIS recipe).
@@ -86,21 +87,39 @@ def add_eql_config(cfg):
     _C.DATASETS.SYNTHETIC.ROOT = ""
     # Name prefix of the registered splits.
     _C.DATASETS.SYNTHETIC.PREFIX = "synthetic_lvis"
+    # Generated long-tailed segmentation set (eql/data/synthetic_semseg.py), registered as
+    # "<PREFIX>_train"/"<PREFIX>_val" when ROOT is set; "" registers nothing.
+    _C.DATASETS.SYNTHETIC_SEMSEG = CN()
+    _C.DATASETS.SYNTHETIC_SEMSEG.ROOT = ""
+    # Name prefix of the registered splits.
+    _C.DATASETS.SYNTHETIC_SEMSEG.PREFIX = "synthetic_semseg"
     return cfg
 
 
 def loss_head_of(cfg):
     """Where MODEL.EQL.LOSS is used by this config: "dense" (EQLRetinaNet or a subclass), "roi"
-    (eql's ROI heads, or any ROI heads built on them), or None (the model has no eql head)."""
+    (eql's ROI heads, or any ROI heads built on them), "semseg" (EQLSemSegFPNHead in a
+    SemanticSegmentor), or None (the model has no eql head)."""
     from detectron2.modeling import META_ARCH_REGISTRY, ROI_HEADS_REGISTRY
 
-    from .modeling.losses import DENSE_HEAD, ROI_HEAD
+    from .modeling.losses import DENSE_HEAD, ROI_HEAD, SEMSEG_HEAD
     from .modeling.retinanet import EQLRetinaNet
     from .modeling.roi_heads import EQLROIHeadsMixin
 
     arch = cfg.MODEL.META_ARCHITECTURE
     if arch in META_ARCH_REGISTRY and issubclass(META_ARCH_REGISTRY.get(arch), EQLRetinaNet):
         return DENSE_HEAD
+    if arch == "SemanticSegmentor":
+        from detectron2.modeling import SEM_SEG_HEADS_REGISTRY
+
+        from .modeling.semantic_seg import EQLSemSegFPNHead
+
+        seg = cfg.MODEL.SEM_SEG_HEAD.NAME
+        if seg in SEM_SEG_HEADS_REGISTRY and issubclass(
+            SEM_SEG_HEADS_REGISTRY.get(seg), EQLSemSegFPNHead
+        ):
+            return SEMSEG_HEAD
+        return None
     name = cfg.MODEL.ROI_HEADS.NAME
     if name in ROI_HEADS_REGISTRY and issubclass(ROI_HEADS_REGISTRY.get(name), EQLROIHeadsMixin):
         return ROI_HEAD
@@ -111,7 +130,14 @@ def validate_eql_config(cfg) -> None:
     """Fails with a message naming the key when MODEL.EQL holds an unknown name or a value out of
     range, when the loss cannot work in the config's head, or when the config sets a detectron2
     key that eql's heads do not honour."""
-    from .modeling.losses import CLASSIFICATION_LOSS_REGISTRY, ROI_HEAD, check_head, get_loss_entry
+    from .modeling.losses import (
+        CLASSIFICATION_LOSS_REGISTRY,
+        DENSE_HEAD,
+        ROI_HEAD,
+        SEMSEG_HEAD,
+        check_head,
+        get_loss_entry,
+    )
 
     eql = cfg.MODEL.EQL
     get_loss_entry(eql.LOSS)
@@ -119,7 +145,11 @@ def validate_eql_config(cfg) -> None:
         entry.validate(cfg)
     head = loss_head_of(cfg)
     if head is not None:
-        where = "EQLRetinaNet" if head != ROI_HEAD else f"the ROI heads {cfg.MODEL.ROI_HEADS.NAME}"
+        where = {
+            ROI_HEAD: f"the ROI heads {cfg.MODEL.ROI_HEADS.NAME}",
+            DENSE_HEAD: "EQLRetinaNet",
+            SEMSEG_HEAD: f"the segmentation head {cfg.MODEL.SEM_SEG_HEAD.NAME}",
+        }[head]
         check_head(eql.LOSS, head, where)
     if head is not None and cfg.MODEL.ROI_BOX_HEAD.USE_FED_LOSS:
         from .modeling.losses.federated import validate_federated_keys
@@ -135,7 +165,7 @@ def validate_eql_config(cfg) -> None:
     if not 0 <= eql.PRIOR_PROB < 1:
         raise ConfigError(f"MODEL.EQL.PRIOR_PROB: must be in [0, 1), got {eql.PRIOR_PROB}")
     entry = get_loss_entry(eql.LOSS)
-    if eql.PRIOR_PROB > 0 and not entry.sigmoid and head is not None:
+    if eql.PRIOR_PROB > 0 and not entry.sigmoid and head == ROI_HEAD:
         raise ConfigError(
             f"MODEL.EQL.PRIOR_PROB: a prior probability is for sigmoid losses; set it to 0 with "
             f"MODEL.EQL.LOSS {eql.LOSS!r} (a softmax loss)"

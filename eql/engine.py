@@ -14,7 +14,7 @@ from detectron2.utils.logger import setup_logger
 from .checkpoint import EQLCheckpointer
 from .data.train_stream import StepSeeder, StreamPosition, build_reproducible_train_loader
 from .errors import ConfigError
-from .evaluation import LVISEvaluator
+from .evaluation import LongTailSemSegEvaluator, LVISEvaluator
 from .gradient_stats import build_gradient_stats_hook
 
 
@@ -85,8 +85,14 @@ class Trainer(DefaultTrainer):
 
     @classmethod
     def build_evaluator(cls, cfg, dataset_name, output_folder=None):
+        """Semantic segmentation sets (``evaluator_type`` "sem_seg"): detectron2's mIoU with the
+        r/c/f split; every other set: eql's LVIS evaluator."""
+        from detectron2.data import MetadataCatalog
+
         if output_folder is None:
             output_folder = os.path.join(cfg.OUTPUT_DIR, "inference", dataset_name)
+        if getattr(MetadataCatalog.get(dataset_name), "evaluator_type", None) == "sem_seg":
+            return LongTailSemSegEvaluator(dataset_name, output_dir=output_folder)
         return DatasetEvaluators(
             [
                 LVISEvaluator(

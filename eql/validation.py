@@ -35,6 +35,8 @@ def model_num_classes(cfg) -> int:
 
     if loss_head_of(cfg) == DENSE_HEAD or cfg.MODEL.META_ARCHITECTURE.endswith("RetinaNet"):
         return cfg.MODEL.RETINANET.NUM_CLASSES
+    if cfg.MODEL.META_ARCHITECTURE == "SemanticSegmentor":
+        return cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES
     return cfg.MODEL.ROI_HEADS.NUM_CLASSES
 
 

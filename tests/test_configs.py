@@ -45,6 +45,9 @@ def test_configs_found():
     for arch_bb in ("mask_rcnn_R_50", "mask_rcnn_R_101", "cascade_mask_rcnn_R_50"):
         for rfs in ("", "_rfs"):
             assert f"LVISv1-InstanceSegmentation/seesaw{rfs}_{arch_bb}_FPN_1x.yaml" in names
+    for loss in ("softmax_ce", "softmax_eql"):
+        assert f"ADE20K-SemanticSegmentation/{loss}_semantic_fpn_R_50_80k.yaml" in names
+    assert "quick_schedules/synthetic_softmax_eql_semantic_fpn_R_18_instant_test.yaml" in names
     for name in ("fed", "fed_rfs", "eql_fed", "seql"):
         assert f"LVISv1-InstanceSegmentation/{name}_mask_rcnn_R_50_FPN_1x.yaml" in names
 
@@ -71,8 +74,19 @@ def test_config_parses_and_builds(path):
     cfg = load_config(path, ["MODEL.DEVICE", "cpu"])
     retinanet = cfg.MODEL.META_ARCHITECTURE == "EQLRetinaNet"
     dense = "retinanet" in path.lower()
-    assert cfg.MODEL.META_ARCHITECTURE == ("EQLRetinaNet" if dense else "EQLGeneralizedRCNN")
+    semseg = "semantic" in path.lower() or "SemSeg" in path
+    expected_arch = (
+        "EQLRetinaNet" if dense else "SemanticSegmentor" if semseg else "EQLGeneralizedRCNN"
+    )
+    assert cfg.MODEL.META_ARCHITECTURE == expected_arch
     num_classes = cfg.MODEL.RETINANET.NUM_CLASSES if retinanet else cfg.MODEL.ROI_HEADS.NUM_CLASSES
+    if semseg:
+        cfg.defrost()
+        cfg.MODEL.DEVICE = "cpu"
+        model = build_model(cfg)
+        assert model.sem_seg_head.seg_loss.num_classes == cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES
+        assert cfg.MODEL.EQL.LOSS == ("softmax_ce" if "softmax_ce" in path else "softmax_eql")
+        return
     if "LVISv1" in path:
         assert num_classes == 1203 and cfg.DATASETS.TRAIN == ("lvis_v1_train",)
     if "LVISv0.5" in path:

@@ -386,6 +386,16 @@ CONFIG_CASES = [
     ),
     Case("C29-seesaw-negative-p", _opts_case("MODEL.EQL.SEESAW.P", "-0.5", "MODEL.EQL.SEESAW.P")),
     Case(
+        "C30-segmentation-loss-in-roi-heads",
+        _opts_case(
+            "MODEL.EQL.LOSS", "softmax_eql", "MODEL.EQL.PRIOR_PROB", "0.0", "MODEL.EQL.LOSS"
+        ),
+    ),
+    Case(
+        "C31-unknown-softmax-eql-indicator",
+        _opts_case("MODEL.EQL.SOFTMAX_EQL.INDICATOR", "both", "MODEL.EQL.SOFTMAX_EQL.INDICATOR"),
+    ),
+    Case(
         "C24-batch-not-divisible",
         _opts_case("SOLVER.IMS_PER_BATCH", "3", "SOLVER.IMS_PER_BATCH", extra=["--num-gpus", "2"]),
     ),

@@ -22,6 +22,7 @@ import eql  # noqa: F401  (registers eql's models and datasets)
 from eql.checkpoint import EQLCheckpointer
 from eql.config import load_config
 from eql.data import register_synthetic_lvis
+from eql.data.synthetic_semseg import register_synthetic_semseg
 from eql.engine import Trainer, write_results_to_tensorboard
 from eql.errors import UserError
 from eql.model_zoo import ModelZooError
@@ -41,6 +42,10 @@ def prepare_config(args):
         cfg.TEST.DETECTIONS_PER_IMAGE = -1
     if cfg.DATASETS.SYNTHETIC.ROOT:
         register_synthetic_lvis(cfg.DATASETS.SYNTHETIC.ROOT, cfg.DATASETS.SYNTHETIC.PREFIX)
+    if cfg.DATASETS.SYNTHETIC_SEMSEG.ROOT:
+        register_synthetic_semseg(
+            cfg.DATASETS.SYNTHETIC_SEMSEG.ROOT, cfg.DATASETS.SYNTHETIC_SEMSEG.PREFIX
+        )
     cfg.freeze()
     return cfg
 

@@ -4,6 +4,7 @@ Every loss is called as ``loss(logits, gt_classes, context)`` (eql/losses/base.p
 
 from .base import ClassificationLoss, GradientRecord, positive_negative_sums
 from .context import ImageLabels, LossContext, image_index_of_rows
+from .dense_softmax import dense_loss, dense_softmax_ce
 from .efl import EqualizedFocalLoss, efl_focusing
 from .eqlv2 import EQLv2, eqlv2_class_weights, eqlv2_loss
 from .federated import FederatedSampler, federated_classes

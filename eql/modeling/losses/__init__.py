@@ -8,11 +8,13 @@ from . import (  # noqa: F401  (registration)
     sigmoid_ce,
     sigmoid_eql,
     softmax_eql,
+    softmax_seg,
 )
 from .registry import (
     CLASSIFICATION_LOSS_REGISTRY,
     DENSE_HEAD,
     ROI_HEAD,
+    SEMSEG_HEAD,
     InferenceOnlyLoss,
     LossEntry,
     build_classification_loss,

@@ -16,6 +16,7 @@ from ...losses import ClassificationLoss
 # where a loss can be used
 ROI_HEAD = "roi"  # the box predictor of eql's ROI heads (EQLStandardROIHeads, EQLCascadeROIHeads)
 DENSE_HEAD = "dense"  # the classification subnet of EQLRetinaNet
+SEMSEG_HEAD = "semseg"  # the per-pixel classifier of EQLSemSegFPNHead
 
 
 class LossEntry:
@@ -121,12 +122,14 @@ def build_classification_loss(
     from ...config import validate_eql_config
 
     validate_eql_config(cfg)
-    where = {ROI_HEAD: "ROI heads", DENSE_HEAD: "RetinaNet"}[head]
-    check_head(cfg.MODEL.EQL.LOSS, head, where)
+    where = {ROI_HEAD: "ROI heads", DENSE_HEAD: "RetinaNet", SEMSEG_HEAD: "EQLSemSegFPNHead"}
+    check_head(cfg.MODEL.EQL.LOSS, head, where[head])
     if num_classes is None:
-        num_classes = (
-            cfg.MODEL.ROI_HEADS.NUM_CLASSES if head == ROI_HEAD else cfg.MODEL.RETINANET.NUM_CLASSES
-        )
+        num_classes = {
+            ROI_HEAD: cfg.MODEL.ROI_HEADS.NUM_CLASSES,
+            DENSE_HEAD: cfg.MODEL.RETINANET.NUM_CLASSES,
+            SEMSEG_HEAD: cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES,
+        }[head]
     loss = get_loss_entry(cfg.MODEL.EQL.LOSS).build(cfg, num_classes)
     if cfg.MODEL.EQL.GRADIENT_STATS.PERIOD > 0:
         loss.record_gradients()
