@@ -185,15 +185,20 @@ def reregister_builtin_lvis() -> None:
             )
 
 
+def forget_dataset(name: str) -> None:
+    """Removes a dataset and its metadata from detectron2's catalogs (to register it again)."""
+    if name in DatasetCatalog.list():
+        DatasetCatalog.remove(name)
+        MetadataCatalog.remove(name)
+
+
 def register_synthetic_lvis(root: str, prefix: str = "synthetic_lvis") -> List[str]:
     """Registers ``<prefix>_train`` and ``<prefix>_val`` for a set written by
     ``datasets/prepare_synthetic_lvis.py`` into ``root``. Returns the names."""
     names = []
     for split in ("train", "val"):
         name = f"{prefix}_{split}"
-        if name in DatasetCatalog.list():
-            DatasetCatalog.remove(name)
-            MetadataCatalog.remove(name)
+        forget_dataset(name)
         register_lvis_format_dataset(
             name,
             os.path.join(root, "annotations", f"lvis_synthetic_{split}.json"),

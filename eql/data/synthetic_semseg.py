@@ -135,6 +135,8 @@ def register_synthetic_semseg(root: str, prefix: str = "synthetic_semseg") -> Li
     the r/c/f bins of ``meta.json``."""
     from detectron2.data import DatasetCatalog, MetadataCatalog
 
+    from .lvis_format import forget_dataset
+
     meta_path = os.path.join(root, "meta.json")
     meta = {}
     if os.path.isfile(meta_path):
@@ -143,9 +145,7 @@ def register_synthetic_semseg(root: str, prefix: str = "synthetic_semseg") -> Li
     names = []
     for split in ("train", "val"):
         name = f"{prefix}_{split}"
-        if name in DatasetCatalog.list():
-            DatasetCatalog.remove(name)
-            MetadataCatalog.remove(name)
+        forget_dataset(name)
         DatasetCatalog.register(name, lambda s=split: load_synthetic_semseg(root, s))
         MetadataCatalog.get(name).set(
             stuff_classes=meta.get("classes", []),
