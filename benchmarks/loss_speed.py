@@ -8,8 +8,8 @@ Two settings, each against its detectron2 baseline (ratio = loss / baseline):
   ROI head    N = 8192 proposals x C = 1203: detectron2's sigmoid CE (FastRCNNOutputLayers)
               vs eql's sigmoid EQL and EQLv2 (C + 1 logits, statistics updated); targets: EQL
               and EQLv2 <= 1.15.
-  ROI softmax N = 8192 x (C + 1 = 1204): detectron2's softmax CE vs eql's Seesaw loss (C + 2
-              logits, counts updated); target <= 1.3.
+  ROI softmax N = 8192 x (C + 1 = 1204): detectron2's softmax CE vs eql's softmax EQL (C + 1
+              logits) and Seesaw loss (C + 2 logits, counts updated); target <= 1.3.
   segmentation 1M pixels (4 x 512 x 512) x 150 classes: torch's F.cross_entropy vs eql's
               per-pixel softmax CE and Softmax-EQL (statistics updated); target <= 1.3.
   dense head  20,000 anchors x C = 1203: detectron2's RetinaNet loss (fvcore's
@@ -81,14 +81,19 @@ def roi_losses(c: int, device):
 def roi_softmax_losses(c: int, device):
     """name -> fn(logits (N, C + 2), gt) for softmax losses of the ROI head: detectron2's softmax
     CE reads the first C + 1 columns (classes + background)."""
-    from eql.losses import SeesawLoss
+    from eql.losses import SeesawLoss, SoftmaxEQL
 
+    seql = SoftmaxEQL(
+        (torch.rand(c, generator=torch.Generator().manual_seed(5)) < 815 / 1203).float(),
+        background=True,
+    ).to(device)
     seesaw = SeesawLoss(c).to(device)
     seesaw.cum_samples.copy_(
         torch.randint(1, 10000, (c + 1,), generator=torch.Generator().manual_seed(3))
     )
     return {
         "detectron2 softmax CE": lambda z, gt: F.cross_entropy(z[:, : c + 1], gt),
+        "eql softmax EQL (seql)": lambda z, gt: seql(z[:, : c + 1], gt),
         "eql Seesaw": seesaw,
     }
 

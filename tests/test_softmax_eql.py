@@ -154,7 +154,8 @@ def test_seql_in_the_roi_predictor(tmp_path):
     scores, deltas = predictor(x)
     gt = torch.cat([p.gt_classes for p in proposals])
     torch.manual_seed(4)
-    beta = torch.rand(10, C) < 0.9
+    beta = predictor.cls_loss.draw_beta(gt)
+    assert not beta[:, 3:].any() and not beta[gt == C].any()  # only tail classes, fg rows
     expected = softmax_eql_loss(scores.detach(), gt, predictor.cls_loss.suppression, beta)
     torch.manual_seed(4)
     with EventStorage(0):
@@ -172,3 +173,16 @@ def test_seql_in_the_roi_predictor(tmp_path):
     )
     with pytest.raises(RuntimeError, match="FREQUENCY_SOURCE"), EventStorage(0):
         inference.losses((scores, deltas), proposals)
+
+
+def test_the_masked_path_equals_the_weighted_path():
+    torch.manual_seed(6)
+    z = torch.randn(30, 7, dtype=torch.float64, requires_grad=True)  # 6 classes + background
+    gt = torch.randint(0, 7, (30,))
+    t = torch.tensor([1.0, 0.0, 1.0, 1.0, 0.0, 1.0], dtype=torch.float64)
+    beta = torch.rand(30, 6) < 0.7
+    exempt = torch.rand(30, 6) < 0.2
+    fast = softmax_eql_loss(z, gt, t, beta, exempt)  # 0/1 suppression: masked
+    almost = t * (1 - 1e-12) + (1 - t) * 1e-300  # not 0/1: the log-weight path
+    slow = softmax_eql_loss(z, gt, almost, beta, exempt)
+    assert fast.item() == pytest.approx(slow.item(), rel=1e-9)
