@@ -65,3 +65,21 @@ def _process_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def read_json(path: str, error=None, name: str = ""):
+    """The parsed json at ``path``; a missing file or bad json raises ``error`` (a UserError
+    class, default UserError) naming the file (shown as ``name`` when given)."""
+    from .errors import UserError
+
+    error = error or UserError
+    shown = name or path
+    if not os.path.isfile(path):
+        raise error(f"{shown}: file not found")
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except json.JSONDecodeError as e:
+        raise error(f"{shown}: not valid json ({e})") from None
+    except UnicodeDecodeError as e:
+        raise error(f"{shown}: not a text (json) file ({e})") from None

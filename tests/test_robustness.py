@@ -625,7 +625,7 @@ def _plot_bad_stats(env):
 
 
 TOOL_CASES = [
-    Case("T01-results-not-json", _validator("[{", ["not valid JSON"])),
+    Case("T01-results-not-json", _validator("[{", ["not valid json"])),
     Case(
         "T02-image-info-entry-without-id",
         _validator(

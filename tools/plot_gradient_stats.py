@@ -11,7 +11,6 @@ per record unless --record picks one (a module path or its tag, e.g. roi_heads.b
 """
 
 import argparse
-import json
 import os
 import sys
 from typing import Dict, List, Tuple
@@ -26,16 +25,13 @@ class InputError(ValueError):
 def load_stats(path: str) -> Dict:
     """A gradient_stats.json, from its path or its OUTPUT_DIR, checked."""
     from eql.gradient_stats import FILE_NAME, FORMAT
+    from eql.io_utils import read_json
 
     if os.path.isdir(path):
         path = os.path.join(path, FILE_NAME)
     if not os.path.isfile(path):
         raise InputError(f"{path}: not found (train with MODEL.EQL.GRADIENT_STATS.PERIOD > 0)")
-    try:
-        with open(path) as f:
-            data = json.load(f)
-    except json.JSONDecodeError as e:
-        raise InputError(f"{path}: not valid json ({e})") from None
+    data = read_json(path, InputError)
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise InputError(f"{path}: not a gradient statistics file (field 'format' != {FORMAT!r})")
     if not data.get("records"):

@@ -10,7 +10,6 @@ examples), 2 when a file cannot be read.
 """
 
 import argparse
-import json
 import sys
 from collections import Counter
 
@@ -20,17 +19,7 @@ from eql.evaluation.submission import (
     shifted_category_ids,
     validate_submission,
 )
-
-
-def _load(path, what):
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except FileNotFoundError:
-        print(f"error: {what} {path} not found", file=sys.stderr)
-    except json.JSONDecodeError as e:
-        print(f"error: {what} {path} is not valid JSON ({e})", file=sys.stderr)
-    sys.exit(2)
+from eql.io_utils import read_json
 
 
 @report_user_errors
@@ -47,8 +36,8 @@ def main(argv=None):
     )
     p.add_argument("--dets-per-class", type=int, default=10000)
     a = p.parse_args(argv)
-    results = _load(a.results, "results file")
-    info = _load(a.image_info, "image info json")
+    results = read_json(a.results, name=f"results file {a.results}")
+    info = read_json(a.image_info, name=f"image info json {a.image_info}")
     check_image_info(info, a.image_info)
     problems = validate_submission(
         results,

@@ -12,7 +12,7 @@ import os
 from dataclasses import asdict, dataclass, field
 from typing import Dict, List, Optional, Sequence
 
-from ..io_utils import write_json_atomic
+from ..io_utils import read_json, write_json_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -198,13 +198,7 @@ def load_stats_file(path: str) -> CategoryStats:
     from .lvis_json import DatasetFormatError
 
     path = os.path.expanduser(path)
-    if not os.path.isfile(path):
-        raise DatasetFormatError(f"{path}: file not found")
-    try:
-        with open(path) as f:
-            data = json.load(f)
-    except json.JSONDecodeError as e:
-        raise DatasetFormatError(f"{path}: not valid json ({e})") from None
+    data = read_json(path, DatasetFormatError)
     if isinstance(data, dict) and "images" in data:
         return load_or_compute_stats(path, None, os.environ.get("EQL_CACHE_DIR"))
     if not isinstance(data, dict):

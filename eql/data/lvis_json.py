@@ -2,14 +2,13 @@
 id): syntax, required fields, ids, category references, federated label sets, boxes, polygons,
 duplicates, empty sets."""
 
-import json
 import math
-import os
 from typing import Dict
 
 from detectron2.utils.file_io import PathManager
 
 from ..errors import UserError
+from ..io_utils import read_json
 
 
 class DatasetFormatError(UserError):
@@ -19,14 +18,7 @@ class DatasetFormatError(UserError):
 def read_lvis_json(json_file: str, require_annotations: bool = False) -> Dict:
     """Reads and validates an LVIS-format json. ``annotations`` may be absent (image-info files
     such as test-dev) unless ``require_annotations``."""
-    local = PathManager.get_local_path(json_file)
-    if not os.path.isfile(local):
-        raise DatasetFormatError(f"{json_file}: file not found")
-    try:
-        with open(local) as f:
-            data = json.load(f)
-    except json.JSONDecodeError as e:
-        raise DatasetFormatError(f"{json_file}: not valid json ({e})") from None
+    data = read_json(PathManager.get_local_path(json_file), DatasetFormatError, json_file)
     if not isinstance(data, dict):
         raise DatasetFormatError(f"{json_file}: top level must be an object")
     for key in ("images", "categories"):

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
 from ..errors import UserError
-from ..io_utils import atomic_write
+from ..io_utils import atomic_write, read_json
 
 SHIPPED_REGISTRY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "models.json")
 FORMATS = ("eql", "eql.detectron2")
@@ -56,11 +56,7 @@ _FIELDS = ("config", "url", "sha256", "format", "metrics", "source")
 
 
 def _load(path: str) -> Dict[str, ModelEntry]:
-    try:
-        with open(path) as f:
-            data = json.load(f)
-    except json.JSONDecodeError as e:
-        raise RegistryError(f"{path}: not valid json ({e})") from None
+    data = read_json(path, RegistryError)
     if not isinstance(data, dict) or not isinstance(data.get("models", {}), dict):
         raise RegistryError(f'{path}: expected {{"models": {{name: entry}}}}')
     out = {}
