@@ -59,10 +59,6 @@ class EqualizedFocalLoss(ClassificationLoss):
         self.gamma_b, self.scale_factor, self.alpha = float(gamma_b), float(scale_factor), alpha
         self.register_gradient_statistics(initial_ratio=1.0)
 
-    def focusing(self) -> Tuple[torch.Tensor, torch.Tensor]:
-        """(gamma_j, w_j) (C,) from the current statistics."""
-        return efl_focusing(self.pos_neg, self.gamma_b, self.scale_factor)
-
     def forward(self, logits, gt_classes, context: Optional[LossContext] = None):
         self.check_inputs(logits, gt_classes)
         context = context or LossContext()

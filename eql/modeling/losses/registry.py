@@ -6,12 +6,15 @@ adds its config keys (the node ``MODEL.EQL.<config_node>``), checks their values
 pure-torch loss module (eql/losses). Import the file in ``eql/modeling/losses/__init__.py``.
 """
 
+import logging
 from typing import List, Optional, Tuple
 
 from detectron2.utils.registry import Registry
 
 from ...errors import ConfigError
 from ...losses import ClassificationLoss
+
+logger = logging.getLogger(__name__)
 
 # where a loss can be used
 ROI_HEAD = "roi"  # the box predictor of eql's ROI heads (EQLStandardROIHeads, EQLCascadeROIHeads)
@@ -130,7 +133,9 @@ def build_classification_loss(
             DENSE_HEAD: cfg.MODEL.RETINANET.NUM_CLASSES,
             SEMSEG_HEAD: cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES,
         }[head]
-    loss = get_loss_entry(cfg.MODEL.EQL.LOSS).build(cfg, num_classes)
+    entry = get_loss_entry(cfg.MODEL.EQL.LOSS)
+    logger.info(f"Classification loss {entry.name!r} in the {where[head]}: {entry.summary}")
+    loss = entry.build(cfg, num_classes)
     if cfg.MODEL.EQL.GRADIENT_STATS.PERIOD > 0:
         loss.record_gradients()
     return loss
