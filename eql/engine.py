@@ -13,9 +13,9 @@ from detectron2.utils.logger import setup_logger
 
 from .checkpoint import EQLCheckpointer
 from .data.train_stream import StepSeeder, StreamPosition, build_reproducible_train_loader
-from .errors import ConfigError
 from .evaluation import LongTailSemSegEvaluator, LVISEvaluator
 from .gradient_stats import build_gradient_stats_hook
+from .validation import check_training_setup
 
 
 def ddp_device_ids(device: str):
@@ -37,10 +37,7 @@ class Trainer(DefaultTrainer):
         if not logger.isEnabledFor(logging.INFO):
             setup_logger()
         cfg = DefaultTrainer.auto_scale_workers(cfg, comm.get_world_size())
-        if cfg.SOLVER.AMP.ENABLED and not str(cfg.MODEL.DEVICE).startswith("cuda"):
-            raise ConfigError(
-                "SOLVER.AMP.ENABLED needs MODEL.DEVICE cuda (AMPTrainer is CUDA-only)"
-            )
+        check_training_setup(cfg, comm.get_world_size())  # AMP device, sampler, batch split
         # the seed of the data stream and of every step; saved with the trainer's state
         self.stream_position = StreamPosition(
             seed=cfg.SEED if cfg.SEED >= 0 else comm.shared_random_seed()

@@ -30,7 +30,6 @@ from detectron2.engine import HookBase
 from detectron2.utils import comm
 from torch.utils import data as torchdata
 
-from ..errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
@@ -195,7 +194,8 @@ SAMPLERS = ("TrainingSampler", "RepeatFactorTrainingSampler", "RandomSubsetTrain
 
 def build_reproducible_train_loader(cfg, position: StreamPosition, mapper=None):
     """detectron2's train loader settings (DATASETS.TRAIN, DATALOADER.*, SOLVER.IMS_PER_BATCH)
-    as a :class:`ReproducibleTrainLoader`."""
+    as a :class:`ReproducibleTrainLoader`; the settings were checked by
+    :func:`eql.validation.check_training_setup`."""
     from detectron2.data import DatasetFromList, DatasetMapper, get_detection_dataset_dicts
     from detectron2.data.samplers import (
         RandomSubsetTrainingSampler,
@@ -203,12 +203,7 @@ def build_reproducible_train_loader(cfg, position: StreamPosition, mapper=None):
         TrainingSampler,
     )
 
-    name = cfg.DATALOADER.SAMPLER_TRAIN
-    if name not in SAMPLERS:
-        raise ConfigError(
-            f"DATALOADER.SAMPLER_TRAIN: {name!r} is not supported by eql's resumable train stream; "
-            f"choose one of {list(SAMPLERS)}"
-        )
+    name = cfg.DATALOADER.SAMPLER_TRAIN  # one of SAMPLERS (eql.validation.check_training_setup)
     dicts = get_detection_dataset_dicts(
         cfg.DATASETS.TRAIN,
         filter_empty=cfg.DATALOADER.FILTER_EMPTY_ANNOTATIONS,
@@ -239,11 +234,6 @@ def build_reproducible_train_loader(cfg, position: StreamPosition, mapper=None):
         )
 
     world = comm.get_world_size()
-    if cfg.SOLVER.IMS_PER_BATCH % world:
-        raise ConfigError(
-            f"SOLVER.IMS_PER_BATCH: {cfg.SOLVER.IMS_PER_BATCH} images do not divide among {world} "
-            "processes"
-        )
     return ReproducibleTrainLoader(
         DatasetFromList(dicts, copy=False),
         mapper if mapper is not None else DatasetMapper(cfg, True),
