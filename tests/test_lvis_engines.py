@@ -7,12 +7,7 @@ import numpy as np
 import pytest
 
 from eql.data import generate_synthetic_lvis
-from eql.evaluation.lvis_engines import (
-    cap_detections_per_class,
-    cap_detections_per_image,
-    evaluate_lvis,
-    pooled_ap,
-)
+from eql.evaluation import Detections, evaluate_lvis, pooled_ap
 from eql.evaluation.reports import CSV_FILE, PNG_FILE, write_category_reports
 from eql.evaluation.synthetic_detections import generate_detections
 
@@ -74,14 +69,26 @@ def test_per_image_cap_keeps_top_scores_across_classes():
         {"image_id": 1, "category_id": c, "score": s}
         for c, s in [(1, 0.5), (2, 0.9), (3, 0.1), (1, 0.7)]
     ] + [{"image_id": 2, "category_id": 1, "score": 0.01}]
-    kept = cap_detections_per_image(dets, 2)
+    dets = Detections.from_dicts(dets)
+    kept = dets.cap_per_image(2).to_dicts()
     assert [(d["image_id"], d["score"]) for d in kept] == [(1, 0.9), (1, 0.7), (2, 0.01)]
-    assert len(cap_detections_per_image(dets, -1)) == 5
+    assert len(dets.cap_per_image(-1)) == 5
+
+
+def test_caps_break_ties_like_lvis_api():
+    """Equal scores: the earlier detection is kept (lvis-api's stable sort), rows stay in order."""
+    rows = [{"image_id": 3, "category_id": c, "score": 0.5} for c in (4, 5, 6)]
+    rows.insert(1, {"image_id": 3, "category_id": 7, "score": 0.6})
+    dets = Detections.from_dicts(rows)
+    assert dets.cap_per_image(2).category_id.tolist() == [4, 7]
+    assert dets.cap_per_image(3).category_id.tolist() == [4, 7, 5]
+    same_class = Detections.from_dicts([{**r, "category_id": 1} for r in rows])
+    assert same_class.cap_per_class(2).score.tolist() == [0.5, 0.6]
 
 
 def test_per_class_cap_over_the_dataset():
     dets = [{"image_id": i, "category_id": 1 + i % 2, "score": i / 10} for i in range(6)]
-    kept = cap_detections_per_class(dets, 2)
+    kept = Detections.from_dicts(dets).cap_per_class(2).to_dicts()
     # class 1 has 0, .2, .4 and class 2 .1, .3, .5: the two best of each, in the input order
     assert [(d["category_id"], d["score"]) for d in kept] == [
         (1, 0.2),
@@ -137,12 +144,12 @@ def test_ap_fixed_by_hand(tmp_path, engine):
     assert capped["AP"] == pytest.approx(0.5)
     assert capped["APr"] == pytest.approx(0.0) and capped["APf"] == pytest.approx(1.0)
     # AP^Fixed: no per-image cap, 10,000 per class: both classes are perfect
-    fixed = cap_detections_per_class(dets, 10000)
+    fixed = Detections.from_dicts(dets).cap_per_class(10000)
     assert evaluate_lvis(path, fixed, "bbox", engine, max_dets_per_image=-1).summary[
         "AP"
     ] == pytest.approx(1.0)
     # one detection per class: class 1 keeps its 0.95 TP only, recall 1/2 -> AP 51/101
-    one = cap_detections_per_class(dets, 1)
+    one = Detections.from_dicts(dets).cap_per_class(1)
     assert evaluate_lvis(path, one, "bbox", engine, max_dets_per_image=-1).summary[
         "AP"
     ] == pytest.approx((51 / 101 + 1) / 2)
@@ -175,7 +182,7 @@ def test_reports_written(tmp_path, eval_set):
     path, gt = eval_set
     dets = generate_detections(gt, 50, seed=3)
     metrics = {"bbox": evaluate_lvis(path, dets, "bbox")}
-    out = write_category_reports(gt, metrics, str(tmp_path))
+    out = write_category_reports(gt["categories"], metrics, str(tmp_path))
     rows = list(csv.DictReader(open(tmp_path / CSV_FILE)))
     assert len(rows) == len(gt["categories"])
     by_id = {c["id"]: c for c in gt["categories"]}

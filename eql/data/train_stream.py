@@ -30,7 +30,6 @@ from detectron2.engine import HookBase
 from detectron2.utils import comm
 from torch.utils import data as torchdata
 
-
 logger = logging.getLogger(__name__)
 
 

@@ -1,3 +1,5 @@
-from .lvis_engines import evaluate_lvis, pooled_ap
-from .lvis_evaluation import LVISEvaluator, instances_to_lvis_json
+from .detections import Detections
+from .lvis_engines import evaluate_lvis
+from .lvis_evaluation import LVISEvaluator
+from .pooled_ap import pooled_ap
 from .sem_seg import LongTailSemSegEvaluator, binned_miou, class_bins

@@ -8,20 +8,21 @@ per-category AP (NaN where a category has no ground truth in the evaluated image
 
 import contextlib
 import gc
-import json
 import logging
 import os
-from collections import defaultdict
 from dataclasses import dataclass
-from typing import Dict, List, Sequence, Set, Tuple
+from typing import Dict, List, Sequence, Union
 
 import numpy as np
+
+from .detections import Detections, as_detections
 
 logger = logging.getLogger(__name__)
 
 SUMMARY_METRICS = ("AP", "AP50", "AP75", "APs", "APm", "APl", "APr", "APc", "APf")
 ENGINES = ("faster_coco_eval", "lvis_api")
 LVIS_MAX_DETS_PER_IMAGE = 300
+Results = Union[Detections, Sequence[Dict]]  # columns or LVIS result dicts
 
 
 @dataclass
@@ -47,29 +48,15 @@ def numpy_float_alias():
             del np.float
 
 
-def cap_detections_per_image(results: Sequence[Dict], max_dets: int) -> List[Dict]:
-    """The ``max_dets`` top-scoring detections of each image (all of them if max_dets < 0), in
-    lvis-api's order and tie-breaking (stable sort by descending score)."""
-    if max_dets < 0:
-        return list(results)
-    per_image = defaultdict(list)
-    for r in results:
-        per_image[r["image_id"]].append(r)
-    out = []
-    for dets in per_image.values():
-        if len(dets) > max_dets:
-            dets = sorted(dets, key=lambda d: d["score"], reverse=True)[:max_dets]
-        out.extend(dets)
-    return out
-
-
-def _results_for(results: Sequence[Dict], iou_type: str) -> List[Dict]:
-    """Copies of the result dicts that the engines may annotate (they add ids, areas, ...; the
-    caller's dicts stay untouched). For segm the boxes are dropped so that areas (small / medium /
-    large) and boxes come from the masks, as detectron2 does."""
+def lvis_api_results(dets: Detections, iou_type: str) -> List[Dict]:
+    """Result dicts for lvis-api (which annotates them: ids, areas, ...). For segm the boxes are
+    dropped so that areas (small / medium / large) and boxes come from the masks, as detectron2
+    does."""
+    rows = dets.to_dicts()
     if iou_type == "segm":
-        return [{k: v for k, v in r.items() if k != "bbox"} for r in results]
-    return [{**r, "bbox": list(r["bbox"])} for r in results]
+        for r in rows:
+            del r["bbox"]
+    return rows
 
 
 def _category_ap(precision: np.ndarray) -> np.ndarray:
@@ -84,14 +71,14 @@ def _category_ap(precision: np.ndarray) -> np.ndarray:
 
 
 def evaluate_with_lvis_api(
-    gt, results: Sequence[Dict], iou_type: str, max_dets_per_image: int = LVIS_MAX_DETS_PER_IMAGE
+    gt, results: Results, iou_type: str, max_dets_per_image: int = LVIS_MAX_DETS_PER_IMAGE
 ) -> LVISMetrics:
     """lvis-api's LVISEval. ``gt``: a json path or an ``lvis.LVIS``."""
     with numpy_float_alias():
         from lvis import LVIS, LVISEval, LVISResults
 
         gt_api = LVIS(gt) if isinstance(gt, str) else gt
-        dets = _results_for(results, iou_type)
+        dets = lvis_api_results(as_detections(results), iou_type)
         cat_ids = sorted(gt_api.get_cat_ids())
         if not dets:
             return _empty_metrics(cat_ids, max_dets_per_image)
@@ -117,60 +104,70 @@ def _gc_paused():
             gc.enable()
 
 
-def _most_per_image_and_class(dets: Sequence[Dict]) -> int:
+def _most_per_image_and_class(dets: Detections) -> int:
     """The largest number of detections of one class in one image: a cap that cuts nothing."""
-    counts = defaultdict(int)
-    for d in dets:
-        counts[d["image_id"], d["category_id"]] += 1
-    return max(counts.values(), default=1)
+    if not len(dets):
+        return 1
+    _, counts = np.unique(
+        np.stack([dets.image_id, dets.category_id], 1), axis=0, return_counts=True
+    )
+    return int(counts.max())
 
 
-def lvis_evaluable_pairs(gt_dataset: Dict) -> Set[Tuple[int, int]]:
-    """(image id, category id) pairs that LVIS evaluates: the image's annotated categories and its
-    ``neg_category_ids``. Detections of other pairs are ignored by LVIS (federated labels)."""
-    pairs = {(a["image_id"], a["category_id"]) for a in gt_dataset.get("annotations", [])}
-    for img in gt_dataset["images"]:
-        pairs.update((img["id"], c) for c in img.get("neg_category_ids", []))
-    return pairs
+def _pair_keys(image_ids: np.ndarray, category_ids: np.ndarray, num_keys: int) -> np.ndarray:
+    return np.asarray(image_ids, np.int64) * num_keys + np.asarray(category_ids, np.int64)
 
 
-def _faster_coco_results(gt_api, dets: Sequence[Dict], iou_type: str):
-    """A faster_coco_eval.COCO of the detections, built in one pass (what ``loadRes`` computes:
-    ids, areas, boxes of masks), with vectorised mask areas."""
+def lvis_evaluable(gt_dataset: Dict, dets: Detections) -> np.ndarray:
+    """(n,) bool: the detection's (image, category) pair is one LVIS evaluates, i.e. the category
+    is annotated in the image or in its ``neg_category_ids``. LVIS ignores the other detections
+    (federated labels)."""
+    anns = gt_dataset.get("annotations", [])
+    images = gt_dataset["images"]
+    neg = [(img["id"], c) for img in images for c in img.get("neg_category_ids", [])]
+    gt_images = np.array([a["image_id"] for a in anns] + [p[0] for p in neg], np.int64)
+    gt_cats = np.array([a["category_id"] for a in anns] + [p[1] for p in neg], np.int64)
+    num_keys = int(max(gt_cats.max(initial=0), dets.category_id.max(initial=0))) + 1
+    gt_keys = np.unique(_pair_keys(gt_images, gt_cats, num_keys))
+    return np.isin(_pair_keys(dets.image_id, dets.category_id, num_keys), gt_keys)
+
+
+def _faster_coco_results(gt_api, dets: Detections, iou_type: str):
+    """A faster_coco_eval.COCO of the detections, built in one pass from the columns (what
+    ``loadRes`` computes: ids, areas, boxes of masks)."""
     from faster_coco_eval import COCO
-    from faster_coco_eval.core import mask as fce_mask
 
+    ids = range(1, len(dets) + 1)
+    common = zip(ids, dets.image_id.tolist(), dets.category_id.tolist(), dets.score.tolist())
     if iou_type == "segm":
-        # mask IoU needs no box; the area (small / medium / large) is the mask's: taken from the
-        # results when they carry it (eql's evaluator counts mask pixels), else from the RLEs
-        if all("area" in d for d in dets):
-            areas = [d["area"] for d in dets]
-        else:
-            areas = fce_mask.area([d["segmentation"] for d in dets]).tolist()
+        # mask IoU needs no box; the area (small / medium / large) is the mask's
+        segs = zip(dets.rle_size.tolist(), dets.rle_counts, dets.area.tolist())
         anns = [
             {
-                "id": i + 1,
-                "image_id": d["image_id"],
-                "category_id": d["category_id"],
-                "segmentation": d["segmentation"],
-                "score": d["score"],
+                "id": i,
+                "image_id": img,
+                "category_id": cat,
+                "segmentation": {"size": size, "counts": counts},
+                "score": score,
                 "area": area,
                 "iscrowd": 0,
             }
-            for i, (d, area) in enumerate(zip(dets, areas))
+            for (i, img, cat, score), (size, counts, area) in zip(common, segs)
         ]
     else:
+        boxes = dets.bbox.tolist()
+        areas = (dets.bbox[:, 2] * dets.bbox[:, 3]).tolist()
         anns = [
             {
-                "id": i + 1,
-                "image_id": d["image_id"],
-                "category_id": d["category_id"],
-                "bbox": d["bbox"],
-                "score": d["score"],
-                "area": d["bbox"][2] * d["bbox"][3],
+                "id": i,
+                "image_id": img,
+                "category_id": cat,
+                "bbox": box,
+                "score": score,
+                "area": area,
                 "iscrowd": 0,
             }
-            for i, d in enumerate(dets)
+            for (i, img, cat, score), box, area in zip(common, boxes, areas)
         ]
     res = COCO()
     res.dataset = {
@@ -183,7 +180,7 @@ def _faster_coco_results(gt_api, dets: Sequence[Dict], iou_type: str):
 
 
 def evaluate_with_faster_coco_eval(
-    gt, results: Sequence[Dict], iou_type: str, max_dets_per_image: int = LVIS_MAX_DETS_PER_IMAGE
+    gt, results: Results, iou_type: str, max_dets_per_image: int = LVIS_MAX_DETS_PER_IMAGE
 ) -> LVISMetrics:
     """faster-coco-eval's COCOeval in LVIS mode. ``gt``: a json path, a dataset dict or a
     ``faster_coco_eval.COCO``. Detections are capped per image first, then those LVIS ignores
@@ -194,10 +191,9 @@ def evaluate_with_faster_coco_eval(
     with _gc_paused():
         gt_api = gt if isinstance(gt, COCO) else COCO(gt)
         cat_ids = sorted(gt_api.getCatIds())
-        dets = cap_detections_per_image(results, max_dets_per_image)
-        pairs = lvis_evaluable_pairs(gt_api.dataset)
-        dets = [d for d in dets if (d["image_id"], d["category_id"]) in pairs]
-        if not dets:
+        dets = as_detections(results).cap_per_image(max_dets_per_image)
+        dets = dets.take(np.flatnonzero(lvis_evaluable(gt_api.dataset, dets)))
+        if not len(dets):
             return _empty_metrics(cat_ids, max_dets_per_image)
         dt_api = _faster_coco_results(gt_api, dets, iou_type)
         ev = COCOeval_faster(
@@ -238,145 +234,6 @@ def evaluate_with_faster_coco_eval(
     return LVISMetrics(summary, cat_ids, _category_ap(ev.eval["precision"]))
 
 
-def cap_detections_per_class(results: Sequence[Dict], max_dets: int) -> List[Dict]:
-    """The ``max_dets`` top-scoring detections of each class over the whole dataset (AP^Fixed,
-    Dave et al. 2021); order kept otherwise."""
-    per_class = defaultdict(list)
-    for i, r in enumerate(results):
-        per_class[r["category_id"]].append(i)
-    keep = []
-    for idx in per_class.values():
-        if len(idx) > max_dets:
-            idx = sorted(idx, key=lambda i: results[i]["score"], reverse=True)[:max_dets]
-        keep.extend(idx)
-    return [results[i] for i in sorted(keep)]
-
-
-def pooled_ap(
-    gt, results: Sequence[Dict], iou_type: str = "bbox", engine: str = "faster_coco_eval"
-) -> float:
-    """AP^Pool (Dave et al. 2021): one precision-recall curve over the detections of all classes,
-    ranked by score across classes. A detection is matched within its own class and image as in
-    LVIS (federated: only classes annotated or negative in the image count; unmatched detections
-    of a not-exhaustive class are ignored); precision is interpolated at 101 recall points and
-    averaged over IoU 0.50:0.95, as LVIS's AP. No per-image cap. ``gt``: a json path (or, for
-    lvis_api, an ``lvis.LVIS``; for faster_coco_eval, a dataset dict or a
-    ``faster_coco_eval.COCO``).
-
-    faster_coco_eval: every (image, class) pair of the ground truth becomes an image of one pooled
-    class, so that the engine matches within (image, class) and ranks across classes.
-    lvis_api (the reference): pools lvis-api's per-(image, class) matches by hand."""
-    if engine == "faster_coco_eval":
-        return _pooled_ap_faster(gt, results, iou_type)
-    if engine != "lvis_api":
-        raise ValueError(
-            f"unknown LVIS evaluation engine {engine!r}; choose one of {list(ENGINES)}"
-        )
-    with numpy_float_alias():
-        from lvis import LVIS, LVISEval, LVISResults
-
-        gt_api = LVIS(gt) if isinstance(gt, str) else gt
-        dets = _results_for(results, iou_type)
-        if not dets:
-            return float("nan")
-        ev = LVISEval(gt_api, LVISResults(gt_api, dets, max_dets=-1), iou_type)
-        ev.params.area_rng, ev.params.area_rng_lbl = [ev.params.area_rng[0]], ["all"]
-        ev.evaluate()
-    iou_thrs = ev.params.iou_thrs
-    scores, matched, ignored, num_gt = [], [], [], 0
-    for e in ev.eval_imgs:
-        if e is None:
-            continue
-        num_gt += int(np.count_nonzero(np.logical_not(e["gt_ignore"])))
-        scores.append(np.asarray(e["dt_scores"], dtype=np.float64))
-        matched.append(np.asarray(e["dt_matches"]).reshape(len(iou_thrs), -1) > 0)
-        ignored.append(np.asarray(e["dt_ignore"]).reshape(len(iou_thrs), -1).astype(bool))
-    if num_gt == 0:
-        return float("nan")
-    scores = np.concatenate(scores)
-    order = np.argsort(-scores, kind="mergesort")
-    matched = np.concatenate(matched, axis=1)[:, order]
-    ignored = np.concatenate(ignored, axis=1)[:, order]
-    recall_thrs = np.linspace(0.0, 1.0, 101)
-    aps = []
-    for t in range(len(iou_thrs)):
-        tp = np.cumsum(matched[t] & ~ignored[t]).astype(np.float64)
-        fp = np.cumsum(~matched[t] & ~ignored[t]).astype(np.float64)
-        recall = tp / num_gt
-        precision = tp / np.maximum(tp + fp, np.finfo(np.float64).eps)
-        precision = np.maximum.accumulate(precision[::-1])[::-1]  # interpolated (monotone)
-        idx = np.searchsorted(recall, recall_thrs, side="left")
-        q = np.zeros(len(recall_thrs))
-        ok = idx < len(precision)
-        q[ok] = precision[idx[ok]]
-        aps.append(q.mean())
-    return float(np.mean(aps))
-
-
-def pooled_dataset(gt_dataset: Dict, results: Sequence[Dict]):
-    """(gt, dets) with one class: each evaluable (image, class) pair of ``gt_dataset`` is an image
-    (its own size) whose objects are that class's objects there, negative or not exhaustive as the
-    class was in the original image. Detections follow their pair; others are dropped (LVIS
-    ignores them)."""
-    pair_id: Dict[Tuple[int, int], int] = {}
-    sizes = {img["id"]: (img["height"], img["width"]) for img in gt_dataset["images"]}
-    negative = set()
-
-    def new_id(img_id, cat_id):
-        if (img_id, cat_id) not in pair_id:
-            pair_id[img_id, cat_id] = len(pair_id) + 1
-        return pair_id[img_id, cat_id]
-
-    annotations = []
-    for a in gt_dataset.get("annotations", []):
-        annotations.append(
-            {**a, "image_id": new_id(a["image_id"], a["category_id"]), "category_id": 1}
-        )
-    for img in gt_dataset["images"]:
-        for c in img.get("neg_category_ids", []):
-            negative.add(new_id(img["id"], c))
-    not_exhaustive = {
-        (img["id"], c)
-        for img in gt_dataset["images"]
-        for c in img.get("not_exhaustive_category_ids", [])
-    }
-    images = []
-    for (img_id, cat_id), pid in pair_id.items():
-        h, w = sizes[img_id]
-        images.append(
-            {
-                "id": pid,
-                "height": h,
-                "width": w,
-                "neg_category_ids": [1] if pid in negative else [],
-                "not_exhaustive_category_ids": [1] if (img_id, cat_id) in not_exhaustive else [],
-            }
-        )
-    gt = {
-        "images": images,
-        "annotations": annotations,
-        "categories": [{"id": 1, "name": "pooled", "frequency": "f"}],
-    }
-    dets = [
-        {**d, "image_id": pair_id[d["image_id"], d["category_id"]], "category_id": 1}
-        for d in results
-        if (d["image_id"], d["category_id"]) in pair_id
-    ]
-    return gt, dets
-
-
-def _pooled_ap_faster(gt, results: Sequence[Dict], iou_type: str) -> float:
-    if isinstance(gt, str):
-        with open(gt) as f:
-            gt = json.load(f)
-    elif hasattr(gt, "dataset"):  # a faster_coco_eval.COCO
-        gt = gt.dataset
-    pooled_gt, dets = pooled_dataset(gt, results)
-    if not dets or not pooled_gt["annotations"]:
-        return float("nan")
-    return evaluate_with_faster_coco_eval(pooled_gt, dets, iou_type, -1).summary["AP"]
-
-
 def _empty_metrics(cat_ids, max_dets) -> LVISMetrics:
     keys = list(SUMMARY_METRICS) + [f"AR{a}@{max_dets}" for a in ("", "s", "m", "l")]
     return LVISMetrics({k: float("nan") for k in keys}, cat_ids, np.full(len(cat_ids), np.nan))
@@ -384,7 +241,7 @@ def _empty_metrics(cat_ids, max_dets) -> LVISMetrics:
 
 def evaluate_lvis(
     gt,
-    results: Sequence[Dict],
+    results: Results,
     iou_type: str,
     engine: str = "faster_coco_eval",
     max_dets_per_image: int = LVIS_MAX_DETS_PER_IMAGE,
@@ -392,8 +249,11 @@ def evaluate_lvis(
     """LVIS metrics of ``results`` (LVIS result dicts) on ``gt`` with the named engine."""
     if iou_type not in ("bbox", "segm"):
         raise ValueError(f"iou_type must be 'bbox' or 'segm', got {iou_type!r}")
+    dets = as_detections(results)
+    if iou_type == "segm" and len(dets) and not dets.has_masks:
+        raise ValueError("segm evaluation needs results with a 'segmentation'")
     if engine == "faster_coco_eval":
-        return evaluate_with_faster_coco_eval(gt, results, iou_type, max_dets_per_image)
+        return evaluate_with_faster_coco_eval(gt, dets, iou_type, max_dets_per_image)
     if engine == "lvis_api":
-        return evaluate_with_lvis_api(gt, results, iou_type, max_dets_per_image)
+        return evaluate_with_lvis_api(gt, dets, iou_type, max_dets_per_image)
     raise ValueError(f"unknown LVIS evaluation engine {engine!r}; choose one of {list(ENGINES)}")

@@ -5,7 +5,7 @@ import csv
 import logging
 import math
 import os
-from typing import Dict
+from typing import Dict, List
 
 from ..io_utils import atomic_write, save_figure_atomic
 
@@ -16,12 +16,14 @@ PNG_FILE = "lvis_ap_vs_frequency.png"
 BIN_COLOURS = {"r": "tab:red", "c": "tab:orange", "f": "tab:blue"}
 
 
-def write_category_reports(gt_dataset: Dict, per_task: Dict, output_dir: str) -> Dict[str, str]:
+def write_category_reports(
+    categories: List[Dict], per_task: Dict, output_dir: str
+) -> Dict[str, str]:
     """Writes CSV_FILE (category_id, name, frequency, image_count, AP per task in %, empty where a
-    category has no ground truth) and PNG_FILE into ``output_dir``. ``per_task``: task ->
-    LVISMetrics. image_count and frequency are the categories' json fields (LVIS: training images
-    and r/c/f bin). Returns the written paths."""
-    cats = {c["id"]: c for c in gt_dataset["categories"]}
+    category has no ground truth) and PNG_FILE into ``output_dir``. ``categories``: the ground
+    truth json's "categories"; ``per_task``: task -> LVISMetrics. image_count and frequency are the
+    categories' json fields (LVIS: training images and r/c/f bin). Returns the written paths."""
+    cats = {c["id"]: c for c in categories}
     tasks = list(per_task)
     rows = []
     first = per_task[tasks[0]]

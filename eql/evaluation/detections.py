@@ -1,0 +1,212 @@
+"""Detections as columns (numpy arrays), the evaluator's working form.
+
+One LVIS result is a row: image id, json category id, box (XYWH, rounded to 2 decimals as LVIS
+result files have them), score, and for masks an RLE (its ``counts`` as str, ``size`` [h, w]) with
+its pixel area. Keeping rows as arrays instead of ~10^6 dicts makes gathering across processes,
+capping and writing cheap; :meth:`Detections.to_dicts` gives the LVIS result dicts when an engine
+needs them.
+
+Values equal those of the dict form exactly: a float32 box coordinate ``v`` becomes
+``round(float(v), 2)`` (``np.round`` agrees with Python's correctly rounded ``round`` here since
+``100 * v`` is exact in float64 for a float32 ``v``), a float32 score ``float(s)``.
+"""
+
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+import pycocotools.mask as mask_util
+
+
+@dataclass
+class Detections:
+    """Columns of ``n`` LVIS results. ``rle_counts`` / ``rle_size`` / ``area`` are None for
+    box-only results."""
+
+    image_id: np.ndarray  # (n,) int64
+    category_id: np.ndarray  # (n,) int64, json ids
+    bbox: np.ndarray  # (n, 4) float64, XYWH rounded to 2 decimals
+    score: np.ndarray  # (n,) float64
+    rle_counts: Optional[List[str]] = None  # n RLE strings
+    rle_size: Optional[np.ndarray] = None  # (n, 2) int64: height, width
+    area: Optional[np.ndarray] = None  # (n,) float64: mask pixels
+
+    def __len__(self) -> int:
+        return len(self.image_id)
+
+    @property
+    def has_masks(self) -> bool:
+        return self.rle_counts is not None
+
+    @classmethod
+    def empty(cls, with_masks: bool = False) -> "Detections":
+        masks = dict(rle_counts=[], rle_size=np.zeros((0, 2), np.int64), area=np.zeros(0))
+        return cls(
+            np.zeros(0, np.int64),
+            np.zeros(0, np.int64),
+            np.zeros((0, 4)),
+            np.zeros(0),
+            **(masks if with_masks else {}),
+        )
+
+    def take(self, index: np.ndarray) -> "Detections":
+        """The rows ``index`` (integer array), in that order."""
+        index = np.asarray(index, dtype=np.int64)
+        if not self.has_masks:
+            masks = {}
+        else:
+            counts = self.rle_counts
+            masks = dict(
+                rle_counts=[counts[i] for i in index.tolist()],
+                rle_size=self.rle_size[index],
+                area=self.area[index],
+            )
+        return Detections(
+            self.image_id[index],
+            self.category_id[index],
+            self.bbox[index],
+            self.score[index],
+            **masks,
+        )
+
+    @staticmethod
+    def concatenate(parts: Sequence["Detections"]) -> "Detections":
+        """Rows of ``parts`` one after the other. Box-only and mask parts cannot be mixed."""
+        parts = list(parts)
+        if not parts:
+            return Detections.empty()
+        masked = {p.has_masks for p in parts if len(p)} or {parts[0].has_masks}
+        if len(masked) > 1:
+            raise ValueError("cannot concatenate detections with and without masks")
+        with_masks = masked.pop()
+        parts = [p for p in parts if len(p)] or [Detections.empty(with_masks)]
+        masks = {}
+        if with_masks:
+            masks = dict(
+                rle_counts=[c for p in parts for c in p.rle_counts],
+                rle_size=np.concatenate([p.rle_size for p in parts]),
+                area=np.concatenate([p.area for p in parts]),
+            )
+        return Detections(
+            np.concatenate([p.image_id for p in parts]),
+            np.concatenate([p.category_id for p in parts]),
+            np.concatenate([p.bbox for p in parts]),
+            np.concatenate([p.score for p in parts]),
+            **masks,
+        )
+
+    @classmethod
+    def from_instances(
+        cls, instances, image_id: int, contiguous_to_category_id: np.ndarray
+    ) -> "Detections":
+        """The rows of one image's predicted ``Instances`` (on the CPU): boxes XYXY -> XYWH,
+        contiguous classes -> json ids (``contiguous_to_category_id[c]``), masks (``pred_masks``,
+        one image-sized mask per instance) -> RLE and pixel area."""
+        n = len(instances)
+        boxes = instances.pred_boxes.tensor.numpy().astype(np.float32, copy=True).reshape(n, 4)
+        boxes[:, 2:] -= boxes[:, :2]  # in float32, as the result json has always been computed
+        classes = instances.pred_classes.numpy().astype(np.int64, copy=False)
+        masks = {}
+        if instances.has("pred_masks"):
+            h, w = instances.image_size
+            if n:
+                m = np.asarray(instances.pred_masks, dtype=np.uint8).reshape(n, h, w)
+                rles = mask_util.encode(np.asfortranarray(m.transpose(1, 2, 0)))
+                area = mask_util.area(rles).astype(np.float64)
+                counts = [r["counts"].decode("ascii") for r in rles]
+            else:
+                counts, area = [], np.zeros(0)
+            size = np.empty((n, 2), np.int64)
+            size[:] = (h, w)
+            masks = dict(rle_counts=counts, rle_size=size, area=area)
+        return cls(
+            np.full(n, int(image_id), np.int64),
+            np.asarray(contiguous_to_category_id, dtype=np.int64)[classes],
+            np.round(boxes.astype(np.float64), 2),
+            instances.scores.numpy().astype(np.float64),
+            **masks,
+        )
+
+    @classmethod
+    def from_dicts(cls, results: Sequence[Dict]) -> "Detections":
+        """Columns of LVIS result dicts (``segmentation`` RLEs with str or bytes counts; the mask
+        area from ``area`` when every result has one, else from the RLE)."""
+        if not results:
+            return cls.empty()
+        with_masks = "segmentation" in results[0]
+        if any(("segmentation" in r) != with_masks for r in results):
+            raise ValueError("some results have a 'segmentation' and others do not")
+        masks = {}
+        if with_masks:
+            segs = [r["segmentation"] for r in results]
+            counts = [s["counts"] for s in segs]
+            counts = [c.decode("ascii") if isinstance(c, bytes) else c for c in counts]
+            if all("area" in r for r in results):
+                area = np.array([r["area"] for r in results], np.float64)
+            else:
+                area = mask_util.area(
+                    [{"size": s["size"], "counts": c.encode("ascii")} for s, c in zip(segs, counts)]
+                ).astype(np.float64)
+            masks = dict(
+                rle_counts=counts,
+                rle_size=np.array([s["size"] for s in segs], np.int64).reshape(-1, 2),
+                area=area,
+            )
+        boxes = [r.get("bbox", (0.0, 0.0, 0.0, 0.0)) for r in results]
+        return cls(
+            np.array([r["image_id"] for r in results], np.int64),
+            np.array([r["category_id"] for r in results], np.int64),
+            np.array(boxes, np.float64).reshape(-1, 4),
+            np.array([r["score"] for r in results], np.float64),
+            **masks,
+        )
+
+    def to_dicts(self, with_area: bool = True) -> List[Dict]:
+        """LVIS result dicts (image_id, category_id, bbox, score[, segmentation, area])."""
+        columns = zip(self.image_id.tolist(), self.category_id.tolist(), self.bbox.tolist())
+        rows = [
+            {"image_id": i, "category_id": c, "bbox": b, "score": s}
+            for (i, c, b), s in zip(columns, self.score.tolist())
+        ]
+        if self.has_masks:
+            for r, counts, (h, w), area in zip(
+                rows, self.rle_counts, self.rle_size.tolist(), self.area.tolist()
+            ):
+                r["segmentation"] = {"size": [h, w], "counts": counts}
+                if with_area:
+                    r["area"] = area
+        return rows
+
+    def cap_per_image(self, max_dets: int) -> "Detections":
+        """The ``max_dets`` top-scoring rows of each image across classes (all if max_dets < 0),
+        in their original order; ties broken as lvis-api does (the earlier row first)."""
+        if max_dets < 0 or len(self) == 0:
+            return self
+        keep = _rank_within(self.image_id, self.score) < max_dets
+        return self if keep.all() else self.take(np.flatnonzero(keep))
+
+    def cap_per_class(self, max_dets: int) -> "Detections":
+        """The ``max_dets`` top-scoring rows of each class over the whole set (AP^Fixed, Dave et
+        al. 2021), in their original order; ties: the earlier row first."""
+        if len(self) == 0:
+            return self
+        rank = _rank_within(self.category_id, self.score)
+        keep = rank < max_dets
+        return self if keep.all() else self.take(np.flatnonzero(keep))
+
+
+def _rank_within(groups: np.ndarray, score: np.ndarray) -> np.ndarray:
+    """(n,) rank of each row among the rows of its group by descending score (0: best); ties keep
+    the rows' order (a stable sort, as lvis-api's)."""
+    order = np.lexsort((-score, groups))
+    sorted_groups = groups[order]
+    starts = np.flatnonzero(np.r_[True, sorted_groups[1:] != sorted_groups[:-1]])
+    group_start = np.repeat(starts, np.diff(np.r_[starts, len(groups)]))
+    rank = np.empty(len(groups), np.int64)
+    rank[order] = np.arange(len(groups)) - group_start
+    return rank
+
+
+def as_detections(results) -> Detections:
+    """``results`` as :class:`Detections` (LVIS result dicts are converted)."""
+    return results if isinstance(results, Detections) else Detections.from_dicts(results)

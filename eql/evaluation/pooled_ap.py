@@ -1,0 +1,141 @@
+"""AP^Pool (Dave et al. 2021, "Evaluating Large-Vocabulary Object Detectors: The Devil is in the
+Details"): one precision-recall curve over the detections of all classes, with both engines."""
+
+import json
+from typing import Dict, Sequence, Tuple
+
+import numpy as np
+
+from .detections import as_detections
+from .lvis_engines import (
+    ENGINES,
+    Results,
+    evaluate_with_faster_coco_eval,
+    lvis_api_results,
+    numpy_float_alias,
+)
+
+
+def pooled_ap(
+    gt, results: Results, iou_type: str = "bbox", engine: str = "faster_coco_eval"
+) -> float:
+    """AP^Pool (Dave et al. 2021): one precision-recall curve over the detections of all classes,
+    ranked by score across classes. A detection is matched within its own class and image as in
+    LVIS (federated: only classes annotated or negative in the image count; unmatched detections
+    of a not-exhaustive class are ignored); precision is interpolated at 101 recall points and
+    averaged over IoU 0.50:0.95, as LVIS's AP. No per-image cap. ``gt``: a json path (or, for
+    lvis_api, an ``lvis.LVIS``; for faster_coco_eval, a dataset dict or a
+    ``faster_coco_eval.COCO``).
+
+    faster_coco_eval: every (image, class) pair of the ground truth becomes an image of one pooled
+    class, so that the engine matches within (image, class) and ranks across classes.
+    lvis_api (the reference): pools lvis-api's per-(image, class) matches by hand."""
+    if engine == "faster_coco_eval":
+        return _pooled_ap_faster(gt, results, iou_type)
+    if engine != "lvis_api":
+        raise ValueError(
+            f"unknown LVIS evaluation engine {engine!r}; choose one of {list(ENGINES)}"
+        )
+    with numpy_float_alias():
+        from lvis import LVIS, LVISEval, LVISResults
+
+        gt_api = LVIS(gt) if isinstance(gt, str) else gt
+        dets = lvis_api_results(as_detections(results), iou_type)
+        if not dets:
+            return float("nan")
+        ev = LVISEval(gt_api, LVISResults(gt_api, dets, max_dets=-1), iou_type)
+        ev.params.area_rng, ev.params.area_rng_lbl = [ev.params.area_rng[0]], ["all"]
+        ev.evaluate()
+    iou_thrs = ev.params.iou_thrs
+    scores, matched, ignored, num_gt = [], [], [], 0
+    for e in ev.eval_imgs:
+        if e is None:
+            continue
+        num_gt += int(np.count_nonzero(np.logical_not(e["gt_ignore"])))
+        scores.append(np.asarray(e["dt_scores"], dtype=np.float64))
+        matched.append(np.asarray(e["dt_matches"]).reshape(len(iou_thrs), -1) > 0)
+        ignored.append(np.asarray(e["dt_ignore"]).reshape(len(iou_thrs), -1).astype(bool))
+    if num_gt == 0:
+        return float("nan")
+    scores = np.concatenate(scores)
+    order = np.argsort(-scores, kind="mergesort")
+    matched = np.concatenate(matched, axis=1)[:, order]
+    ignored = np.concatenate(ignored, axis=1)[:, order]
+    recall_thrs = np.linspace(0.0, 1.0, 101)
+    aps = []
+    for t in range(len(iou_thrs)):
+        tp = np.cumsum(matched[t] & ~ignored[t]).astype(np.float64)
+        fp = np.cumsum(~matched[t] & ~ignored[t]).astype(np.float64)
+        recall = tp / num_gt
+        precision = tp / np.maximum(tp + fp, np.finfo(np.float64).eps)
+        precision = np.maximum.accumulate(precision[::-1])[::-1]  # interpolated (monotone)
+        idx = np.searchsorted(recall, recall_thrs, side="left")
+        q = np.zeros(len(recall_thrs))
+        ok = idx < len(precision)
+        q[ok] = precision[idx[ok]]
+        aps.append(q.mean())
+    return float(np.mean(aps))
+
+
+def pooled_dataset(gt_dataset: Dict, results: Sequence[Dict]):
+    """(gt, dets) with one class: each evaluable (image, class) pair of ``gt_dataset`` is an image
+    (its own size) whose objects are that class's objects there, negative or not exhaustive as the
+    class was in the original image. Detections follow their pair; others are dropped (LVIS
+    ignores them)."""
+    pair_id: Dict[Tuple[int, int], int] = {}
+    sizes = {img["id"]: (img["height"], img["width"]) for img in gt_dataset["images"]}
+    negative = set()
+
+    def new_id(img_id, cat_id):
+        if (img_id, cat_id) not in pair_id:
+            pair_id[img_id, cat_id] = len(pair_id) + 1
+        return pair_id[img_id, cat_id]
+
+    annotations = []
+    for a in gt_dataset.get("annotations", []):
+        annotations.append(
+            {**a, "image_id": new_id(a["image_id"], a["category_id"]), "category_id": 1}
+        )
+    for img in gt_dataset["images"]:
+        for c in img.get("neg_category_ids", []):
+            negative.add(new_id(img["id"], c))
+    not_exhaustive = {
+        (img["id"], c)
+        for img in gt_dataset["images"]
+        for c in img.get("not_exhaustive_category_ids", [])
+    }
+    images = []
+    for (img_id, cat_id), pid in pair_id.items():
+        h, w = sizes[img_id]
+        images.append(
+            {
+                "id": pid,
+                "height": h,
+                "width": w,
+                "neg_category_ids": [1] if pid in negative else [],
+                "not_exhaustive_category_ids": [1] if (img_id, cat_id) in not_exhaustive else [],
+            }
+        )
+    gt = {
+        "images": images,
+        "annotations": annotations,
+        "categories": [{"id": 1, "name": "pooled", "frequency": "f"}],
+    }
+    dets = [
+        {**d, "image_id": pair_id[d["image_id"], d["category_id"]], "category_id": 1}
+        for d in results
+        if (d["image_id"], d["category_id"]) in pair_id
+    ]
+    return gt, dets
+
+
+def _pooled_ap_faster(gt, results: Results, iou_type: str) -> float:
+    if isinstance(gt, str):
+        with open(gt) as f:
+            gt = json.load(f)
+    elif hasattr(gt, "dataset"):  # a faster_coco_eval.COCO
+        gt = gt.dataset
+    pooled_gt, dets = pooled_dataset(gt, as_detections(results).to_dicts())
+    if not dets or not pooled_gt["annotations"]:
+        return float("nan")
+    return evaluate_with_faster_coco_eval(pooled_gt, dets, iou_type, -1).summary["AP"]
