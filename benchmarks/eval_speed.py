@@ -8,11 +8,19 @@ a generated LVIS-format set, bbox and segm, in one run.
 Both engines get the same in-memory detections (capped at 300 per image, as LVIS) and must give
 the same metrics; the script checks that, then prints each time and the ratio lvis-api / eql
 (targets: >= 5 for bbox, >= 3 for segm).
+
+    python benchmarks/eval_speed.py --end-to-end          # what a user waits for: see below
+    python benchmarks/eval_speed.py --end-to-end --num-images 19809 --tasks bbox --gather
+
+--end-to-end runs benchmarks/eval_end_to_end.py (its options follow): eql's LVISEvaluator from
+construction to metrics with the results file and reports written, against lvis-api on that file
+and detectron2's LVISEvaluator, each in its own process, on an LVIS v1-sized val json.
 """
 
 import argparse
 import json
 import os
+import sys
 import tempfile
 import time
 
@@ -20,6 +28,12 @@ TARGETS = {"bbox": 5.0, "segm": 3.0}
 
 
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if "--end-to-end" in argv:
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        from eval_end_to_end import main as end_to_end
+
+        return end_to_end([x for x in argv if x != "--end-to-end"])
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--num-images", type=int, default=2000)
     p.add_argument("--num-classes", type=int, default=192)

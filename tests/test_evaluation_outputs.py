@@ -69,13 +69,13 @@ CATEGORY_IDS = np.array([3, 10, 11, 40, 1203])
 def test_columns_equal_the_former_dicts(masks):
     rng = np.random.default_rng(0)
     parts, old, raw = [], [], []
-    for image_id, n in [(7, 50), (9, 0), (12, 31)]:
+    for image_id, n in [(7, 50), (9, 0), (12, 31), (13, 300)]:
         inst = random_instances(rng, n, masks=masks)
         raw += inst.pred_boxes.tensor.flatten().tolist()
         parts.append(Detections.from_instances(inst, image_id, CATEGORY_IDS))
         old += old_instances_to_lvis_json(inst, image_id, CATEGORY_IDS)
     dets = Detections.concatenate(parts)
-    assert len(dets) == 81 and dets.has_masks == masks
+    assert len(dets) == 381 and dets.has_masks == masks
     new = dets.to_dicts()
     assert new == old  # exact: ints, rounded floats, RLE strings, areas
     assert Detections.from_dicts(old).to_dicts() == old

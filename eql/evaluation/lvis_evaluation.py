@@ -17,7 +17,6 @@ from collections import OrderedDict
 from typing import Dict, Optional, Sequence
 
 import numpy as np
-import torch
 from detectron2.data import MetadataCatalog
 from detectron2.evaluation import DatasetEvaluator
 from detectron2.utils import comm
@@ -85,7 +84,6 @@ class LVISEvaluator(DatasetEvaluator):
             raise KeyError(f"dataset '{dataset_name}' has no 'json_file' in its metadata")
         self._json_file = PathManager.get_local_path(meta.json_file)
         self._metadata = meta
-        self._cpu = torch.device("cpu")
 
     def reset(self):
         self._predictions = []
@@ -103,10 +101,9 @@ class LVISEvaluator(DatasetEvaluator):
     def process(self, inputs, outputs):
         to_id = self._contiguous_to_category_id
         for inp, out in zip(inputs, outputs):
-            if "instances" in out:
-                instances = out["instances"].to(self._cpu)
+            if "instances" in out:  # moved to the CPU column by column
                 self._predictions.append(
-                    Detections.from_instances(instances, inp["image_id"], to_id)
+                    Detections.from_instances(out["instances"], inp["image_id"], to_id)
                 )
 
     def evaluate(self):

@@ -7,13 +7,9 @@ from typing import Dict, Sequence, Tuple
 import numpy as np
 
 from .detections import as_detections
-from .lvis_engines import (
-    ENGINES,
-    Results,
-    evaluate_with_faster_coco_eval,
-    lvis_api_results,
-    numpy_float_alias,
-)
+from .faster_lvis import evaluate_with_faster_coco_eval
+from .lvis_engines import ENGINES, lvis_api_results, numpy_float_alias
+from .lvis_metrics import Results
 
 
 def pooled_ap(

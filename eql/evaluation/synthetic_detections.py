@@ -85,3 +85,82 @@ def generate_detections(
             dets.append(det)
         out.extend(dets[: max(dets_per_image, len(dets))])
     return out
+
+
+class SyntheticPredictions:
+    """Per-image predicted ``Instances`` for an LVIS-format ground truth, built with numpy (for
+    benchmarks at LVIS size): noisy copies of each object (1-3 each, 20% with a wrong class),
+    then false positives of the image's positive or negative classes or any class, up to
+    ``dets_per_image``; boxes in XYXY, contiguous classes (json id - 1, LVIS's contiguous ids),
+    masks (optional) are the filled boxes at image size. ``len()`` images; ``instances(i)`` builds
+    image ``i``'s on demand (masks make them large)."""
+
+    def __init__(self, gt: Dict, dets_per_image: int = 300, seed: int = 0):
+        rng = np.random.default_rng(seed)
+        num_classes = max(c["id"] for c in gt["categories"])
+        anns: Dict[int, List] = {}
+        for a in gt.get("annotations", []):
+            anns.setdefault(a["image_id"], []).append((a["bbox"], a["category_id"]))
+        self.image_ids, self.sizes, self._rows = [], [], []
+        for img in gt["images"]:
+            h, w = img["height"], img["width"]
+            objs = anns.get(img["id"], [])
+            boxes = np.array([b for b, _ in objs], np.float64).reshape(-1, 4)
+            cats = np.array([c for _, c in objs], np.int64)
+            copies = np.repeat(np.arange(len(objs)), rng.integers(1, 4, len(objs)))
+            tp = (
+                boxes[copies]
+                + rng.normal(0, 0.08, (len(copies), 4)) * boxes[copies][:, [2, 3, 2, 3]]
+            )
+            tp_cats = np.where(
+                rng.random(len(copies)) < 0.8,
+                cats[copies],
+                rng.integers(1, num_classes + 1, len(copies)),
+            )
+            n_fp = max(0, dets_per_image - len(copies))
+            pool = np.concatenate([cats, np.asarray(img.get("neg_category_ids", []), np.int64)])
+            fp_cats = rng.integers(1, num_classes + 1, n_fp)
+            if len(pool):
+                own = rng.random(n_fp) < 0.5
+                fp_cats[own] = pool[rng.integers(0, len(pool), int(own.sum()))]
+            fw, fh = rng.uniform(4, w / 2, n_fp), rng.uniform(4, h / 2, n_fp)
+            fp = np.stack(
+                [rng.uniform(0, 1, n_fp) * (w - fw), rng.uniform(0, 1, n_fp) * (h - fh), fw, fh], 1
+            )
+            xywh = np.concatenate([tp, fp])[: max(dets_per_image, len(copies))]
+            xywh[:, :2] = np.clip(xywh[:, :2], 0, None)
+            xywh[:, 2:] = np.maximum(xywh[:, 2:], 1.0)
+            xyxy = np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], 1)
+            xyxy[:, [0, 2]] = np.clip(xyxy[:, [0, 2]], 0, w)
+            xyxy[:, [1, 3]] = np.clip(xyxy[:, [1, 3]], 0, h)
+            scores = np.concatenate([rng.uniform(0.2, 1.0, len(tp)), rng.uniform(0.0, 0.6, n_fp)])
+            classes = np.concatenate([tp_cats, fp_cats])[: len(xyxy)] - 1
+            self.image_ids.append(img["id"])
+            self.sizes.append((h, w))
+            self._rows.append(
+                (xyxy.astype(np.float32), scores[: len(xyxy)].astype(np.float32), classes)
+            )
+
+    def __len__(self) -> int:
+        return len(self.image_ids)
+
+    @property
+    def num_detections(self) -> int:
+        return sum(len(r[0]) for r in self._rows)
+
+    def instances(self, i: int, with_masks: bool = False):
+        import torch
+        from detectron2.structures import Boxes, Instances
+
+        boxes, scores, classes = self._rows[i]
+        h, w = self.sizes[i]
+        inst = Instances((h, w))
+        inst.pred_boxes = Boxes(torch.from_numpy(boxes))
+        inst.scores = torch.from_numpy(scores)
+        inst.pred_classes = torch.from_numpy(classes)
+        if with_masks:
+            masks = torch.zeros((len(boxes), h, w), dtype=torch.bool)
+            for k, (x0, y0, x1, y1) in enumerate(np.round(boxes).astype(int).tolist()):
+                masks[k, y0:y1, x0:x1] = True
+            inst.pred_masks = masks
+        return inst
