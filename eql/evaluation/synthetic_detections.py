@@ -128,8 +128,8 @@ class SyntheticPredictions:
                 [rng.uniform(0, 1, n_fp) * (w - fw), rng.uniform(0, 1, n_fp) * (h - fh), fw, fh], 1
             )
             xywh = np.concatenate([tp, fp])[: max(dets_per_image, len(copies))]
-            xywh[:, :2] = np.clip(xywh[:, :2], 0, None)
-            xywh[:, 2:] = np.maximum(xywh[:, 2:], 1.0)
+            xywh[:, :2] = np.clip(xywh[:, :2], 0, [w - 2, h - 2])  # >= 1 px inside the image
+            xywh[:, 2:] = np.maximum(xywh[:, 2:], 2.0)
             xyxy = np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], 1)
             xyxy[:, [0, 2]] = np.clip(xyxy[:, [0, 2]], 0, w)
             xyxy[:, [1, 3]] = np.clip(xyxy[:, [1, 3]], 0, h)

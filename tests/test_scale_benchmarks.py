@@ -1,0 +1,93 @@
+"""LVIS-scale measurement tools at a small size: the LVIS v1-sized json generator, the end-to-end
+evaluation benchmark (metrics equal to lvis-api's, a valid results file) and the data-loading
+benchmark."""
+
+import importlib.util
+import json
+import math
+import os
+from collections import defaultdict
+
+import pytest
+from conftest import REPO
+
+from eql.data.lvis_json import read_lvis_json
+from eql.data.lvis_sized import LVIS_V1_SIZES, lvis_v1_categories, write_lvis_sized_json
+
+
+def _benchmark(name):
+    path = os.path.join(REPO, "benchmarks", f"{name}.py")
+    spec = importlib.util.spec_from_file_location(f"benchmark_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def sized_json(tmp_path_factory):
+    path = str(tmp_path_factory.mktemp("sized") / "train.json")
+    return write_lvis_sized_json(path, 5000, 63_000, "train", seed=3)
+
+
+def test_lvis_sized_json_has_lvis_shape(sized_json):
+    data = read_lvis_json(sized_json, require_annotations=True)  # eql's validating reader
+    assert (len(data["images"]), len(data["annotations"])) == (5000, 63_000)
+    cats = {c["id"]: c for c in data["categories"]}
+    assert len(cats) == 1203 and {c["frequency"] for c in cats.values()} == {"r", "c", "f"}
+    images_of = defaultdict(set)
+    for a in data["annotations"]:
+        images_of[a["category_id"]].add(a["image_id"])
+        assert len(a["segmentation"][0]) >= 20 and len(a["segmentation"][0]) % 2 == 0
+    # each category is in image_count x 5000 / 100,170 images, rounded down or up
+    scale = 5000 / LVIS_V1_SIZES["train"][0]
+    for c in lvis_v1_categories():
+        expected = c["image_count"] * scale
+        assert math.floor(expected) <= len(images_of[c["id"]]) <= math.floor(expected) + 1
+    positives = defaultdict(set)
+    for a in data["annotations"]:
+        positives[a["image_id"]].add(a["category_id"])
+    assert sum(len(img["neg_category_ids"]) for img in data["images"]) > 5000
+    for img in data["images"]:
+        assert not set(img["neg_category_ids"]) & positives[img["id"]]
+        assert set(img["not_exhaustive_category_ids"]) <= positives[img["id"]]
+    # detectron2's own loader reads it too
+    from detectron2.data.datasets.lvis import load_lvis_json
+
+    dicts = load_lvis_json(sized_json, "/nonexistent")
+    assert sum(len(d["annotations"]) for d in dicts) == 63_000
+
+
+@pytest.mark.slow
+def test_end_to_end_evaluation_benchmark_small(tmp_path):
+    """Every contender runs; eql's metrics equal lvis-api's on eql's own results file (checked
+    inside), detectron2's are close (it does not round boxes); the file passes the validator."""
+    from eql.evaluation.submission import validate_submission
+
+    res = _benchmark("eval_end_to_end").main(
+        ["--num-images", "30", "--tasks", "bbox", "segm", "--workdir", str(tmp_path), "--gather"]
+    )
+    for task in ("bbox", "segm"):
+        eql, lvis_api, d2 = (res[task][k]["metrics"] for k in ("eql", "lvis_api", "detectron2"))
+        for k in eql:
+            assert eql[k] == pytest.approx(lvis_api[k], abs=1e-4)
+            assert eql[k] == pytest.approx(d2[k], abs=0.5)
+        assert 5 < eql["AP"] < 95
+        assert res[task]["eql"]["detections"] == 30 * 300
+        assert all(r["seconds"] > 0 for r in res[task].values())
+        results = json.loads((tmp_path / f"{task}_eql" / "lvis_instances_results.json").read_text())
+        gt = json.loads(next(tmp_path.glob("lvis_v1_val_sized_30_*.json")).read_text())
+        problems = validate_submission(results, gt, require_segmentation=task == "segm")
+        assert not problems, problems
+    assert res["gather"]["detections"] == 30 * 300
+    assert set(res["gather"]["times"]) == {"columns", "dicts"}
+
+
+@pytest.mark.slow
+def test_data_scale_benchmark_small(tmp_path):
+    res = _benchmark("data_scale").main(["--num-images", "300", "--workdir", str(tmp_path)])
+    base = res["detectron2"]
+    assert base["annotations"] == round(LVIS_V1_SIZES["train"][1] * 300 / LVIS_V1_SIZES["train"][0])
+    for name in ("eql (first)", "eql (cached)"):
+        assert (res[name]["images"], res[name]["annotations"]) == (300, base["annotations"])
+        assert res[name]["negative_labels"] > 300
+    assert list(tmp_path.glob("*.category_stats.json"))  # the first run cached its statistics
