@@ -91,3 +91,17 @@ def test_data_scale_benchmark_small(tmp_path):
         assert (res[name]["images"], res[name]["annotations"]) == (300, base["annotations"])
         assert res[name]["negative_labels"] > 300
     assert list(tmp_path.glob("*.category_stats.json"))  # the first run cached its statistics
+
+
+@pytest.mark.slow
+def test_train_step_benchmark_runs_on_cpu():
+    """Two rows at a tiny size: times, peak memory and the inference time come back, the EQL row
+    is compared with the sigmoid CE row."""
+    rows = ["Mask R-CNN sigmoid CE", "Mask R-CNN EQL"]
+    res = _benchmark("train_step").main(
+        ["--device", "cpu", "--batch", "1", "--min-size", "96", "--max-size", "128", "--iters", "1"]
+        + ["--warmup", "1", "--infer-images", "1", "--no-amp", "--rows", *rows]
+    )
+    assert sorted(name for name, _ in res) == sorted(rows)
+    for r in res.values():
+        assert r["seconds"] > 0 and r["peak_mb"] > 100 and r["inference_seconds"] > 0

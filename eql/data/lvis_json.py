@@ -8,6 +8,7 @@ from typing import Dict
 from detectron2.utils.file_io import PathManager
 
 from ..errors import UserError
+from ..gc_pause import gc_paused
 from ..io_utils import read_json
 
 
@@ -18,6 +19,11 @@ class DatasetFormatError(UserError):
 def read_lvis_json(json_file: str, require_annotations: bool = False) -> Dict:
     """Reads and validates an LVIS-format json. ``annotations`` may be absent (image-info files
     such as test-dev) unless ``require_annotations``."""
+    with gc_paused():
+        return _read_lvis_json(json_file, require_annotations)
+
+
+def _read_lvis_json(json_file: str, require_annotations: bool) -> Dict:
     data = read_json(PathManager.get_local_path(json_file), DatasetFormatError, json_file)
     if not isinstance(data, dict):
         raise DatasetFormatError(f"{json_file}: top level must be an object")

@@ -10,14 +10,13 @@ concatenated arrays equal a single run's. The summary is then taken as lvis-api 
 pairs and keeps the engine's memory proportional to the evaluable pairs.
 """
 
-import contextlib
-import gc
 import logging
 import os
 from typing import Dict, List, Tuple
 
 import numpy as np
 
+from ..gc_pause import gc_paused
 from .detections import Detections, as_detections
 from .lvis_metrics import (
     LVIS_MAX_DETS_PER_IMAGE,
@@ -31,19 +30,6 @@ from .lvis_metrics import (
 logger = logging.getLogger(__name__)
 
 CATEGORIES_PER_GROUP = 8
-
-
-@contextlib.contextmanager
-def _gc_paused():
-    """Pauses the cyclic garbage collector: building ~10^6 small dicts otherwise triggers many
-    full collections."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _most_per_image_and_class(dets: Detections) -> int:
@@ -154,7 +140,7 @@ def evaluate_with_faster_coco_eval(
     sees them, which changes no metric."""
     from faster_coco_eval import COCO, COCOeval_faster
 
-    with _gc_paused():
+    with gc_paused():
         gt_api = gt if isinstance(gt, COCO) else COCO(gt)
         cat_ids = sorted(gt_api.getCatIds())
         dets = as_detections(results).cap_per_image(max_dets_per_image)

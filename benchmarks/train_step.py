@@ -1,0 +1,223 @@
+#!/usr/bin/env python
+"""Training-step and inference cost of LVIS v1 models (1,203 classes) with each loss.
+
+    python benchmarks/train_step.py                 # a GPU: batch 16, 800-1333 px images
+    python benchmarks/train_step.py --device cpu --batch 2 --min-size 320 --max-size 533 \\
+        --iters 2 --warmup 1 --infer-images 2        # what fits a CPU
+
+Models are built from the repo's LVIS v1 R-50-FPN configs with random weights (timing only):
+Mask R-CNN with sigmoid CE, EQL, EQLv2 and Seesaw; RetinaNet with detectron2's own focal loss
+(``RetinaNet``) and eql's EFL. Each training iteration is forward + backward + SGD step on a
+synthetic batch (images of short side ``--min-size`` and long side up to ``--max-size``, ~13
+objects each as LVIS v1 averages, polygon masks, image-level label sets), with and without AMP
+(fp16 + GradScaler on CUDA, bf16 on the CPU). Printed per row: median iteration time, its ratio to
+the baseline of the same family (sigmoid CE / detectron2's RetinaNet) and peak memory (CUDA: max
+allocated; CPU: the process's peak RSS so far). Inference: median time per image with the LVIS
+test settings of the configs (300 detections, score threshold 1e-4), post-processing and mask
+pasting included.
+"""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+import numpy as np
+import torch
+
+ROWS = (
+    ("Mask R-CNN sigmoid CE", "LVISv1-InstanceSegmentation/sigmoid_mask_rcnn_R_50_FPN_1x.yaml", []),
+    ("Mask R-CNN EQL", "LVISv1-InstanceSegmentation/eql_mask_rcnn_R_50_FPN_1x.yaml", []),
+    ("Mask R-CNN EQLv2", "LVISv1-InstanceSegmentation/eqlv2_mask_rcnn_R_50_FPN_1x.yaml", []),
+    ("Mask R-CNN Seesaw", "LVISv1-InstanceSegmentation/seesaw_mask_rcnn_R_50_FPN_1x.yaml", []),
+    (
+        "RetinaNet focal (detectron2)",
+        "LVISv1-Detection/focal_rfs_retinanet_R_50_FPN_1x.yaml",
+        ["MODEL.META_ARCHITECTURE", "RetinaNet"],
+    ),
+    ("RetinaNet EFL", "LVISv1-Detection/efl_rfs_retinanet_R_50_FPN_1x.yaml", []),
+)
+BASELINES = {"Mask R-CNN": "Mask R-CNN sigmoid CE", "RetinaNet": "RetinaNet focal (detectron2)"}
+
+
+def family(name: str) -> str:
+    return "RetinaNet" if name.startswith("RetinaNet") else "Mask R-CNN"
+
+
+NUM_CLASSES = 1203
+
+
+def synthetic_batch(rng, batch: int, min_size: int, max_size: int, device):
+    """detectron2 training inputs: uint8 BGR images, Instances (boxes, classes, polygon masks),
+    LVIS image-level label sets."""
+    from detectron2.structures import Boxes, Instances, PolygonMasks
+
+    out = []
+    for _ in range(batch):
+        short, long = min_size, int(rng.integers(min_size, max_size + 1))
+        h, w = (short, long) if rng.random() < 0.5 else (long, short)
+        n = int(rng.integers(5, 22))
+        wh = rng.uniform(16, min(h, w) / 2, (n, 2))
+        xy = rng.uniform(0, 1, (n, 2)) * ([w, h] - wh)
+        boxes = np.concatenate([xy, xy + wh], 1).astype(np.float32)
+        inst = Instances((h, w))
+        inst.gt_boxes = Boxes(torch.from_numpy(boxes))
+        classes = rng.integers(0, NUM_CLASSES, n)
+        inst.gt_classes = torch.from_numpy(classes)
+        inst.gt_masks = PolygonMasks(
+            [[np.array([b[0], b[1], b[2], b[1], b[2], b[3]])] for b in boxes]
+        )
+        negative = rng.choice(NUM_CLASSES, 5, replace=False)
+        out.append(
+            {
+                "image": torch.from_numpy(rng.integers(0, 256, (3, h, w), dtype=np.uint8)),
+                "height": h,
+                "width": w,
+                "instances": inst,
+                "image_labels": {
+                    "positive": sorted(set(classes.tolist())),
+                    "negative": sorted(set(negative.tolist()) - set(classes.tolist())),
+                    "not_exhaustive": [],
+                },
+            }
+        )
+    return out
+
+
+def build(config: str, opts, device: str):
+    from detectron2.modeling import build_model
+
+    from eql.config import load_config, repo_config_path
+
+    cfg = load_config(repo_config_path(config), list(opts) + ["MODEL.DEVICE", device])
+    model = build_model(cfg)
+    return model, cfg
+
+
+def _sync(device):
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def _peak_mb(device) -> float:
+    if device.startswith("cuda"):
+        return torch.cuda.max_memory_allocated() / 2**20
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmHWM:")) / 1024
+
+
+def train_step_time(model, batches, device: str, amp: bool, warmup: int):
+    """(median seconds per iteration, peak memory MB) of forward + backward + SGD step."""
+    model.train()
+    opt = torch.optim.SGD(model.parameters(), lr=1e-5, momentum=0.9)
+    cuda = device.startswith("cuda")
+    scaler = torch.amp.GradScaler("cuda", enabled=amp and cuda)
+    dtype = torch.float16 if cuda else torch.bfloat16
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
+    times = []
+    for k, batch in enumerate(batches):
+        _sync(device)
+        t = time.perf_counter()
+        with torch.autocast("cuda" if cuda else "cpu", dtype=dtype, enabled=amp):
+            losses = model(batch)
+        loss = sum(losses.values())
+        opt.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
+        _sync(device)
+        if k >= warmup:
+            times.append(time.perf_counter() - t)
+    return statistics.median(times), _peak_mb(device)
+
+
+@torch.no_grad()
+def inference_time(model, images, device: str) -> float:
+    """Median seconds per image (batch 1, post-processing included)."""
+    model.eval()
+    times = []
+    for k, inp in enumerate(images):
+        _sync(device)
+        t = time.perf_counter()
+        out = model([{"image": inp["image"], "height": inp["height"], "width": inp["width"]}])
+        _sync(device)
+        if k:  # the first image warms up
+            times.append(time.perf_counter() - t)
+        assert len(out[0]["instances"]) <= 300
+    return statistics.median(times)
+
+
+def measure_row(a, index: int, amp: bool) -> dict:
+    """One row in this process (a fresh process per row keeps peak memory per row)."""
+    rng = np.random.default_rng(0)
+    batches = [
+        synthetic_batch(rng, a.batch, a.min_size, a.max_size, a.device)
+        for _ in range(a.warmup + a.iters)
+    ]
+    images = synthetic_batch(rng, a.infer_images + 1, a.min_size, a.max_size, a.device)
+    name, config, opts = ROWS[index]
+    torch.manual_seed(0)
+    model, _ = build(config, opts, a.device)
+    seconds, peak = train_step_time(model, batches, a.device, amp, a.warmup)
+    infer = inference_time(model, images, a.device) if not amp else None
+    return {"seconds": seconds, "peak_mb": peak, "inference_seconds": infer}
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--min-size", type=int, default=800)
+    p.add_argument("--max-size", type=int, default=1333)
+    p.add_argument("--iters", type=int, default=10, help="measured iterations")
+    p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--infer-images", type=int, default=20)
+    p.add_argument("--rows", nargs="+", default=None, help="row names to run (default: all)")
+    p.add_argument("--no-amp", action="store_true", help="fp32 only")
+    p.add_argument("--one", nargs=2, type=int, help=argparse.SUPPRESS)
+    a = p.parse_args(argv)
+    if a.one:
+        print(json.dumps(measure_row(a, a.one[0], bool(a.one[1]))))
+        return 0
+    device = torch.cuda.get_device_name() if a.device.startswith("cuda") else "CPU"
+    print(
+        f"{device}, torch {torch.__version__}, batch {a.batch}, {a.min_size}-{a.max_size} px, "
+        f"median of {a.iters} iterations after {a.warmup}; {time.strftime('%Y-%m-%d')}"
+    )
+    passed = [x for x in (argv if argv is not None else sys.argv[1:])]
+    results = {}
+    for amp in (False,) if a.no_amp else (False, True):
+        for index, (name, _, _) in enumerate(ROWS):
+            if a.rows is not None and name not in a.rows:
+                continue
+            cmd = [
+                sys.executable,
+                os.path.abspath(__file__),
+                *passed,
+                "--one",
+                str(index),
+                str(int(amp)),
+            ]
+            done = subprocess.run(cmd, capture_output=True, text=True)
+            if done.returncode:
+                raise RuntimeError(f"{name} (AMP {amp}) failed:\n{done.stderr[-3000:]}")
+            results[name, amp] = json.loads(done.stdout.strip().splitlines()[-1])
+    print("| model | AMP | s / iteration | vs baseline | peak memory MB | inference s / image |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for (name, amp), r in results.items():
+        base = results.get((BASELINES[family(name)], amp))
+        ratio = f"{r['seconds'] / base['seconds']:.3f}" if base else "-"
+        infer = r["inference_seconds"]
+        print(
+            f"| {name} | {'yes' if amp else 'no'} | {r['seconds']:.3f} | {ratio} | "
+            f"{r['peak_mb']:.0f} | {f'{infer:.3f}' if infer is not None else '-'} |"
+        )
+    return results
+
+
+if __name__ == "__main__":
+    main()
