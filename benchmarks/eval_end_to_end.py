@@ -175,15 +175,17 @@ def _gather_rank(rank, world_size, init_file, gt_path, dets_per_image, out_file)
             }
             for i in mine
         ]
-        times = {}
+        times, total = {}, 0
         for label, obj in (("columns", columns), ("dicts", dicts)):
             comm.synchronize()
             t = time.perf_counter()
-            comm.gather(obj, dst=0)
+            parts = comm.gather(obj, dst=0)
             times[label] = time.perf_counter() - t
+            if label == "columns" and rank == 0:
+                total = sum(len(p) for p in parts)
         if rank == 0:
             with open(out_file, "wb") as f:
-                pickle.dump({"times": times, "detections": 2 * len(columns)}, f)
+                pickle.dump({"times": times, "detections": total}, f)
     finally:
         dist.destroy_process_group()
 

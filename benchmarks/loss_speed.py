@@ -222,7 +222,7 @@ def run_setting(setting, n, c, a, device, repeats=None):
             f"{name:30s} {t * 1e3:11.2f} {t / base_t:6.2f} {memory[name]:9.1f} "
             f"{memory[name] / base_m:6.2f}"
         )
-    return ratios
+    return ratios, memory
 
 
 def main(argv=None):
@@ -247,11 +247,17 @@ def main(argv=None):
         f"device {device} | threads {torch.get_num_threads()} | torch {torch.__version__} | "
         f"median of {a.repeats} forward+backward"
     )
-    roi = run_setting("roi", a.num_proposals, a.num_classes, a, device)
-    softmax = run_setting("roi-softmax", a.num_proposals, a.num_classes, a, device)
-    dense = run_setting("dense", a.num_anchors, a.num_classes, a, device)
-    segmentation = run_setting(
+    roi, roi_memory = run_setting("roi", a.num_proposals, a.num_classes, a, device)
+    softmax, softmax_memory = run_setting("roi-softmax", a.num_proposals, a.num_classes, a, device)
+    dense, _ = run_setting("dense", a.num_anchors, a.num_classes, a, device)
+    segmentation, _ = run_setting(
         "segmentation", a.num_pixels, a.segmentation_classes, a, device, a.segmentation_repeats
+    )
+    base = roi_memory["detectron2 sigmoid CE"]
+    print(
+        f"\npeak memory of each ROI-head loss against detectron2's sigmoid CE (N={a.num_proposals}"
+        f", C={a.num_classes}): "
+        + ", ".join(f"{k} {v / base:.2f}" for k, v in {**roi_memory, **softmax_memory}.items())
     )
     print(
         f"\nEQL / sigmoid CE {roi['eql sigmoid EQL']:.3f}, EQLv2 / sigmoid CE "

@@ -5,7 +5,8 @@
     python benchmarks/train_step.py --device cpu --batch 2 --min-size 320 --max-size 533 \\
         --iters 2 --warmup 1 --infer-images 2        # what fits a CPU
 
-Models are built from the repo's LVIS v1 R-50-FPN configs with random weights (timing only):
+Models are built from the repo's LVIS v1 R-50-FPN configs with random weights (timing only; with
+BatchNorm and no frozen stage, as random weights need):
 Mask R-CNN with sigmoid CE, EQL, EQLv2 and Seesaw; RetinaNet with detectron2's own focal loss
 (``RetinaNet``) and eql's EFL. Each training iteration is forward + backward + SGD step on a
 synthetic batch (images of short side ``--min-size`` and long side up to ``--max-size``, ~13
@@ -92,7 +93,10 @@ def build(config: str, opts, device: str):
 
     from eql.config import load_config, repo_config_path
 
-    cfg = load_config(repo_config_path(config), list(opts) + ["MODEL.DEVICE", device])
+    # random weights: BatchNorm everywhere (FrozenBN of no pretrained weights lets activations
+    # grow to inf through 50 layers)
+    opts = list(opts) + ["MODEL.RESNETS.NORM", "BN", "MODEL.BACKBONE.FREEZE_AT", "0"]
+    cfg = load_config(repo_config_path(config), opts + ["MODEL.DEVICE", device])
     model = build_model(cfg)
     return model, cfg
 
@@ -111,6 +115,8 @@ def _peak_mb(device) -> float:
 
 def train_step_time(model, batches, device: str, amp: bool, warmup: int):
     """(median seconds per iteration, peak memory MB) of forward + backward + SGD step."""
+    from detectron2.utils.events import EventStorage
+
     model.train()
     opt = torch.optim.SGD(model.parameters(), lr=1e-5, momentum=0.9)
     cuda = device.startswith("cuda")
@@ -122,7 +128,7 @@ def train_step_time(model, batches, device: str, amp: bool, warmup: int):
     for k, batch in enumerate(batches):
         _sync(device)
         t = time.perf_counter()
-        with torch.autocast("cuda" if cuda else "cpu", dtype=dtype, enabled=amp):
+        with EventStorage(k), torch.autocast("cuda" if cuda else "cpu", dtype=dtype, enabled=amp):
             losses = model(batch)
         loss = sum(losses.values())
         opt.zero_grad(set_to_none=True)
