@@ -1,0 +1,88 @@
+"""Rendering a run summary (:mod:`eql.run_summary`): Markdown table, CSV, PNG with error bars."""
+
+import csv
+import math
+from typing import List, Sequence
+
+from .io_utils import atomic_write, save_figure_atomic
+from .run_summary import METRICS, Row
+
+
+def _pm(mean: float, std: float) -> str:
+    return f"{mean:.2f}" if math.isnan(std) else f"{mean:.2f} ± {std:.2f}"
+
+
+def _interval(row: Row, m: str) -> str:
+    if math.isnan(row.diff[m]):
+        return "—"
+    if math.isnan(row.half_width[m]):
+        return f"{row.diff[m]:+.2f}"
+    lo, hi = row.interval(m)
+    return f"{row.diff[m]:+.2f} [{lo:+.2f}, {hi:+.2f}]"
+
+
+def markdown_table(rows: List[Row], baseline: str, metrics: Sequence[str] = METRICS) -> str:
+    """Per label: seeds, mean ± std of each metric, and the paired difference to ``baseline``
+    with its 95% interval."""
+    head = ["loss", "seeds"] + list(metrics) + [f"Δ{m} vs {baseline} [95%]" for m in metrics]
+    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    for r in rows:
+        cells = [r.label, str(r.n)] + [_pm(r.mean[m], r.std[m]) for m in metrics]
+        cells += [_interval(r, m) for m in metrics]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write_csv(path: str, rows: List[Row], metrics: Sequence[str] = METRICS) -> None:
+    fields = ["loss", "seeds", "paired_seeds"]
+    for m in metrics:
+        fields += [f"{m}_mean", f"{m}_std", f"{m}_diff", f"{m}_diff_low", f"{m}_diff_high"]
+    with atomic_write(path, newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields)
+        writer.writeheader()
+        for r in rows:
+            out = {"loss": r.label, "seeds": r.n, "paired_seeds": r.pairs}
+            for m in metrics:
+                lo, hi = r.interval(m)
+                out.update(
+                    {
+                        f"{m}_mean": r.mean[m],
+                        f"{m}_std": r.std[m],
+                        f"{m}_diff": r.diff[m],
+                        f"{m}_diff_low": lo,
+                        f"{m}_diff_high": hi,
+                    }
+                )
+            writer.writerow(out)
+
+
+def plot_summary(path: str, rows: List[Row], title: str = "") -> None:
+    """APr / APc / APf per loss as bars with ± std error bars."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    groups = ("APr", "APc", "APf")
+    width = 0.8 / max(1, len(rows))
+    fig, ax = plt.subplots(figsize=(2.2 + 1.6 * len(groups), 4))
+    for k, r in enumerate(rows):
+        xs = [g + (k - (len(rows) - 1) / 2) * width for g in range(len(groups))]
+        errs = [0.0 if math.isnan(r.std[m]) else r.std[m] for m in groups]
+        ax.bar(
+            xs,
+            [r.mean[m] for m in groups],
+            width,
+            yerr=errs,
+            capsize=3,
+            label=f"{r.label} (n={r.n})",
+        )
+    ax.set_xticks(range(len(groups)))
+    ax.set_xticklabels(groups)
+    ax.set_ylabel("AP (%)")
+    ax.set_title(title or "mean ± std over seeds")
+    ax.legend(fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    save_figure_atomic(fig, path)
+    plt.close(fig)
