@@ -1,0 +1,65 @@
+"""Class profiles that follow LVIS v1's own long tail, scaled down to a small benchmark set.
+
+LVIS v1 train bins its classes by training images: rare 1-10, common 11-100, frequent > 100
+(337 / 461 / 405 of 1,203 classes). :func:`lvis_v1_profile_counts` gives ``num_classes`` image
+counts in those proportions whose values are LVIS v1's own, read at evenly spaced quantiles of
+each bin (its smallest and largest included): rare and common counts as they are (the bins' edges are absolute), frequent counts
+mapped log-linearly from LVIS's 101..max onto 101..``max_count`` so that a set of a few thousand
+images can hold them while keeping the bin's shape.
+"""
+
+import math
+from typing import Dict, List
+
+import numpy as np
+
+LVIS_BIN_EDGES = (10, 100)  # rare <= 10 < common <= 100 < frequent (training images)
+
+
+def lvis_v1_bin_counts() -> Dict[str, List[int]]:
+    """LVIS v1 train's image counts per bin ('r', 'c', 'f'), ascending (detectron2's copies)."""
+    from detectron2.data.datasets.lvis_v1_categories import LVIS_CATEGORIES
+    from detectron2.data.datasets.lvis_v1_category_image_count import LVIS_CATEGORY_IMAGE_COUNT
+
+    counts = {c["id"]: c["image_count"] for c in LVIS_CATEGORY_IMAGE_COUNT}
+    out: Dict[str, List[int]] = {"r": [], "c": [], "f": []}
+    for c in LVIS_CATEGORIES:
+        out[c["frequency"]].append(counts[c["id"]])
+    return {b: sorted(v) for b, v in out.items()}
+
+
+def lvis_bin(image_count: int) -> str:
+    rare_max, common_max = LVIS_BIN_EDGES
+    return "r" if image_count <= rare_max else "c" if image_count <= common_max else "f"
+
+
+def bin_sizes(num_classes: int) -> Dict[str, int]:
+    """Classes per bin in LVIS v1's proportions (rounded; the common bin takes the remainder)."""
+    total = sum(len(v) for v in lvis_v1_bin_counts().values())
+    sizes = {b: round(num_classes * len(v) / total) for b, v in lvis_v1_bin_counts().items()}
+    sizes["c"] = num_classes - sizes["r"] - sizes["f"]
+    return sizes
+
+
+def lvis_v1_profile_counts(num_classes: int, max_count: int) -> List[int]:
+    """Training image counts of ``num_classes`` classes, most frequent first (see the module
+    doc). ``max_count`` (> 100): the most frequent class's count."""
+    if num_classes < 3:
+        raise ValueError(f"num_classes must be >= 3 (one per bin), got {num_classes}")
+    if max_count <= LVIS_BIN_EDGES[1]:
+        raise ValueError(f"max_count must be > {LVIS_BIN_EDGES[1]}, got {max_count}")
+    lvis = lvis_v1_bin_counts()
+    sizes = bin_sizes(num_classes)
+    out = []
+    for b in ("f", "c", "r"):
+        values = np.asarray(lvis[b], dtype=np.float64)
+        # evenly spaced quantiles from the bin's smallest to its largest count
+        q = np.linspace(0.0, 1.0, sizes[b]) if sizes[b] > 1 else np.array([0.5])
+        picked = np.quantile(values, q, method="inverted_cdf")
+        if b == "f":
+            lo, hi = math.log(LVIS_BIN_EDGES[1] + 1), math.log(values.max())
+            scale = (math.log(max_count) - lo) / (hi - lo)
+            picked = np.exp(lo + (np.log(picked) - lo) * scale)
+            picked = np.maximum(np.round(picked), LVIS_BIN_EDGES[1] + 1)
+        out += sorted(int(v) for v in picked)[::-1]
+    return out

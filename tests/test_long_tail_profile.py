@@ -1,0 +1,52 @@
+"""The LVIS v1-shaped class profile of the long-tail benchmark set: bins in LVIS's proportions
+and with LVIS's own counts."""
+
+import numpy as np
+import pytest
+
+from eql.data.long_tail_profile import (
+    bin_sizes,
+    lvis_bin,
+    lvis_v1_bin_counts,
+    lvis_v1_profile_counts,
+)
+
+
+def test_lvis_v1_bins_as_published():
+    counts = lvis_v1_bin_counts()
+    assert {b: len(v) for b, v in counts.items()} == {"r": 337, "c": 461, "f": 405}
+    assert min(counts["r"]) == 1 and max(counts["r"]) == 10
+    assert min(counts["c"]) == 11 and max(counts["c"]) == 100
+    assert min(counts["f"]) == 101
+
+
+@pytest.mark.parametrize("num_classes", [100, 200, 300])
+def test_profile_counts_per_bin_match_the_target(num_classes):
+    counts = lvis_v1_profile_counts(num_classes, max_count=600)
+    assert len(counts) == num_classes and counts == sorted(counts, reverse=True)
+    per_bin = {b: [c for c in counts if lvis_bin(c) == b] for b in "rcf"}
+    # LVIS v1: 337 / 461 / 405 of 1,203 classes
+    expected = {b: round(num_classes * n / 1203) for b, n in (("r", 337), ("f", 405))}
+    expected["c"] = num_classes - expected["r"] - expected["f"]
+    assert {b: len(v) for b, v in per_bin.items()} == expected == bin_sizes(num_classes)
+    assert max(counts) == 600 and min(per_bin["f"]) == 101  # LVIS's frequent bin starts at 101
+    assert (min(per_bin["r"]), max(per_bin["r"]), min(per_bin["c"]), max(per_bin["c"])) == (
+        1,
+        10,
+        11,
+        100,
+    )
+    # rare and common values are LVIS's own: the medians agree within one step of the quantiles
+    for b in "rc":
+        lvis = lvis_v1_bin_counts()[b]
+        assert (
+            abs(np.median(per_bin[b]) - np.median(lvis))
+            <= (max(lvis) - min(lvis)) / len(per_bin[b]) + 1
+        )
+
+
+def test_profile_rejects_impossible_sizes():
+    with pytest.raises(ValueError, match="max_count"):
+        lvis_v1_profile_counts(100, max_count=100)
+    with pytest.raises(ValueError, match="num_classes"):
+        lvis_v1_profile_counts(2, max_count=500)
