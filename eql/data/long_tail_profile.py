@@ -3,9 +3,10 @@
 LVIS v1 train bins its classes by training images: rare 1-10, common 11-100, frequent > 100
 (337 / 461 / 405 of 1,203 classes). :func:`lvis_v1_profile_counts` gives ``num_classes`` image
 counts in those proportions whose values are LVIS v1's own, read at evenly spaced quantiles of
-each bin (its smallest and largest included): rare and common counts as they are (the bins' edges are absolute), frequent counts
-mapped log-linearly from LVIS's 101..max onto 101..``max_count`` so that a set of a few thousand
-images can hold them while keeping the bin's shape.
+each bin (its smallest and largest included): rare and common counts as they are (the bins' edges
+are absolute), frequent counts mapped log-linearly from LVIS's 101..max (1,977 in detectron2's
+copy of the train counts) onto 101..``max_count``, so that a set of a few thousand images can
+hold them while keeping the bin's shape.
 """
 
 import math
