@@ -14,7 +14,8 @@ tools/train_net.py.
 import argparse
 import os
 
-from eql.data.synthetic import MAX_CLASSES, generate_synthetic_lvis
+from eql.data.synthetic import generate_synthetic_lvis
+from eql.data.synthetic_classes import MAX_CLASSES
 
 
 def main(argv=None):

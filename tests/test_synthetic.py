@@ -6,13 +6,9 @@ import numpy as np
 import pytest
 
 from eql.data.category_stats import compute_category_stats
-from eql.data.synthetic import (
-    bin_edges,
-    class_catalogue,
-    frequency_of,
-    generate_synthetic_lvis,
-    target_image_counts,
-)
+from eql.data.long_tail_profile import bin_edges, frequency_of, target_image_counts
+from eql.data.synthetic import generate_synthetic_lvis
+from eql.data.synthetic_classes import class_catalogue
 
 
 def _digest(folder):
@@ -86,7 +82,7 @@ def test_object_pixels_have_the_class_colour(tmp_path):
     from PIL import Image
     from pycocotools import mask as mask_util
 
-    from eql.data.synthetic import COLOURS
+    from eql.data.synthetic_classes import COLOURS
 
     with open(paths["train"]) as f:
         data = json.load(f)

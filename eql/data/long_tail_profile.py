@@ -7,14 +7,19 @@ each bin (its smallest and largest included): rare and common counts as they are
 are absolute), frequent counts mapped log-linearly from LVIS's 101..max (1,977 in detectron2's
 copy of the train counts) onto 101..``max_count``, so that a set of a few thousand images can
 hold them while keeping the bin's shape.
+
+:func:`target_image_counts` is the generated set's default profile: LVIS's bin proportions with
+edges anchored to the set's size (see :mod:`eql.data.synthetic`).
 """
 
 import math
-from typing import Dict, List
+from typing import Dict, List, Tuple
 
 import numpy as np
 
 LVIS_BIN_EDGES = (10, 100)  # rare <= 10 < common <= 100 < frequent (training images)
+# LVIS v1 train: 337 rare, 461 common, 405 frequent categories.
+LVIS_V1_BIN_FRACTIONS = {"r": 337 / 1203, "c": 461 / 1203, "f": 405 / 1203}
 
 
 def lvis_v1_bin_counts() -> Dict[str, List[int]]:
@@ -64,3 +69,36 @@ def lvis_v1_profile_counts(num_classes: int, max_count: int) -> List[int]:
             picked = np.maximum(np.round(picked), LVIS_BIN_EDGES[1] + 1)
         out += sorted(int(v) for v in picked)[::-1]
     return out
+
+
+def bin_edges(num_train_images: int) -> Tuple[int, int]:
+    """(rare_max, common_max) image counts for a training set of this size (see module doc)."""
+    rare_max = max(1, round(0.01 * num_train_images))
+    common_max = max(rare_max + 1, 10 * rare_max)
+    return rare_max, common_max
+
+
+def frequency_of(image_count: int, rare_max: int, common_max: int) -> str:
+    if image_count <= rare_max:
+        return "r"
+    return "c" if image_count <= common_max else "f"
+
+
+def target_image_counts(num_classes: int, num_train_images: int) -> List[int]:
+    """Image count of each class by rank (most frequent first), see the module doc."""
+    rare_max, common_max = bin_edges(num_train_images)
+    top = max(common_max + 1, int(0.5 * num_train_images))
+    n_rare = round(num_classes * LVIS_V1_BIN_FRACTIONS["r"])
+    n_freq = round(num_classes * LVIS_V1_BIN_FRACTIONS["f"])
+    n_common = num_classes - n_rare - n_freq
+    bins = [
+        (n_freq, top, common_max + 1),
+        (n_common, common_max, rare_max + 1),
+        (n_rare, rare_max, 1),
+    ]
+    counts = []
+    for n, hi, lo in bins:
+        for k in range(n):
+            t = k / (n - 1) if n > 1 else 0.0
+            counts.append(int(round(math.exp(math.log(hi) * (1 - t) + math.log(lo) * t))))
+    return [min(c, num_train_images) for c in counts]

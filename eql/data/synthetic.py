@@ -23,142 +23,17 @@ unannotated (drawn, but with no annotation), as in LVIS's federated labelling.
 """
 
 import logging
-import math
 import os
-from dataclasses import dataclass
 from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 from PIL import Image, ImageDraw
 
 from ..io_utils import write_json_atomic
+from .long_tail_profile import bin_edges, frequency_of, target_image_counts
+from .synthetic_classes import COLOURS, SyntheticClass, class_catalogue, shape_polygon
 
 logger = logging.getLogger(__name__)
-
-# LVIS v1 train: 337 rare, 461 common, 405 frequent categories.
-LVIS_V1_BIN_FRACTIONS = {"r": 337 / 1203, "c": 461 / 1203, "f": 405 / 1203}
-
-SHAPES = ("circle", "square", "triangle", "diamond", "hexagon", "star", "cross", "pentagon")
-COLOURS = {
-    "red": (220, 40, 40),
-    "green": (40, 190, 60),
-    "blue": (40, 80, 230),
-    "yellow": (235, 220, 40),
-    "magenta": (220, 50, 210),
-    "cyan": (40, 220, 220),
-    "orange": (245, 140, 20),
-    "white": (245, 245, 245),
-}
-TEXTURES = ("solid", "striped", "checkered")
-MAX_CLASSES = len(SHAPES) * len(COLOURS) * len(TEXTURES)
-
-
-@dataclass(frozen=True)
-class SyntheticClass:
-    shape: str
-    colour: str
-    texture: str
-
-    @property
-    def name(self) -> str:
-        return f"{self.colour}_{self.texture}_{self.shape}"
-
-
-def class_catalogue(num_classes: int) -> List[SyntheticClass]:
-    """The first ``num_classes`` (shape, colour, texture) triples, varying the shape fastest, then
-    the colour, then the texture, so that small sets are told apart by shape and colour."""
-    if not 1 <= num_classes <= MAX_CLASSES:
-        raise ValueError(f"num_classes must be in [1, {MAX_CLASSES}], got {num_classes}")
-    out = []
-    for texture in TEXTURES:
-        for colour in COLOURS:
-            for shape in SHAPES:
-                out.append(SyntheticClass(shape, colour, texture))
-    return out[:num_classes]
-
-
-def bin_edges(num_train_images: int) -> Tuple[int, int]:
-    """(rare_max, common_max) image counts for a training set of this size (see module doc)."""
-    rare_max = max(1, round(0.01 * num_train_images))
-    common_max = max(rare_max + 1, 10 * rare_max)
-    return rare_max, common_max
-
-
-def frequency_of(image_count: int, rare_max: int, common_max: int) -> str:
-    if image_count <= rare_max:
-        return "r"
-    return "c" if image_count <= common_max else "f"
-
-
-def target_image_counts(num_classes: int, num_train_images: int) -> List[int]:
-    """Image count of each class by rank (most frequent first), see the module doc."""
-    rare_max, common_max = bin_edges(num_train_images)
-    top = max(common_max + 1, int(0.5 * num_train_images))
-    n_rare = round(num_classes * LVIS_V1_BIN_FRACTIONS["r"])
-    n_freq = round(num_classes * LVIS_V1_BIN_FRACTIONS["f"])
-    n_common = num_classes - n_rare - n_freq
-    bins = [
-        (n_freq, top, common_max + 1),
-        (n_common, common_max, rare_max + 1),
-        (n_rare, rare_max, 1),
-    ]
-    counts = []
-    for n, hi, lo in bins:
-        for k in range(n):
-            t = k / (n - 1) if n > 1 else 0.0
-            counts.append(int(round(math.exp(math.log(hi) * (1 - t) + math.log(lo) * t))))
-    return [min(c, num_train_images) for c in counts]
-
-
-def shape_polygon(shape: str, cx: float, cy: float, r: float) -> List[Tuple[float, float]]:
-    """Vertices (x, y) of a shape of circumradius ``r`` centred on (cx, cy)."""
-
-    def regular(n, phase):
-        return [
-            (
-                cx + r * math.cos(phase + 2 * math.pi * k / n),
-                cy + r * math.sin(phase + 2 * math.pi * k / n),
-            )
-            for k in range(n)
-        ]
-
-    if shape == "circle":
-        return regular(24, 0.0)
-    if shape == "square":
-        return regular(4, math.pi / 4)
-    if shape == "diamond":
-        return [(cx, cy - r), (cx + 0.6 * r, cy), (cx, cy + r), (cx - 0.6 * r, cy)]
-    if shape == "triangle":
-        return regular(3, -math.pi / 2)
-    if shape == "hexagon":
-        return regular(6, 0.0)
-    if shape == "pentagon":
-        return regular(5, -math.pi / 2)
-    if shape == "star":
-        pts = []
-        for k in range(10):
-            rad = r if k % 2 == 0 else 0.45 * r
-            a = -math.pi / 2 + math.pi * k / 5
-            pts.append((cx + rad * math.cos(a), cy + rad * math.sin(a)))
-        return pts
-    if shape == "cross":
-        w = 0.33 * r
-        rel = [
-            (-w, -r),
-            (w, -r),
-            (w, -w),
-            (r, -w),
-            (r, w),
-            (w, w),
-            (w, r),
-            (-w, r),
-            (-w, w),
-            (-r, w),
-            (-r, -w),
-            (-w, -w),
-        ]
-        return [(cx + x, cy + y) for x, y in rel]
-    raise ValueError(f"unknown shape {shape!r}")
 
 
 def _texture_layer(
