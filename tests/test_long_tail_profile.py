@@ -50,3 +50,29 @@ def test_profile_rejects_impossible_sizes():
         lvis_v1_profile_counts(100, max_count=100)
     with pytest.raises(ValueError, match="num_classes"):
         lvis_v1_profile_counts(2, max_count=500)
+
+
+def test_generated_set_with_the_lvis_profile(tmp_path):
+    """The written training json has the profile's counts: every class in exactly its target
+    number of images (the top class also fills images left empty), bins by LVIS's edges."""
+    import json
+    from collections import defaultdict
+
+    from eql.data.synthetic import generate_synthetic_lvis
+
+    paths = generate_synthetic_lvis(
+        str(tmp_path), 2100, 20, num_classes=100, image_size=64, seed=1, progress=False,
+        write_images=False, profile="lvis", max_images_per_class=150,
+    )  # fmt: skip
+    data = json.loads(open(paths["train"]).read())
+    images_of = defaultdict(set)
+    for a in data["annotations"]:
+        images_of[a["category_id"]].add(a["image_id"])
+    got = sorted((len(v) for v in images_of.values()), reverse=True)
+    target = lvis_v1_profile_counts(100, 150)
+    assert len(got) == 100 and got[1:] == target[1:] and got[0] >= target[0]
+    freq = {c["id"]: c["frequency"] for c in data["categories"]}
+    assert all(freq[c] == lvis_bin(len(v)) for c, v in images_of.items())
+    assert sorted(freq.values()).count("r") == bin_sizes(100)["r"]
+    with pytest.raises(ValueError, match="needs num_train_images >= "):
+        generate_synthetic_lvis(str(tmp_path / "small"), 500, 10, num_classes=100, profile="lvis")

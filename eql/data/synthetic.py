@@ -23,6 +23,7 @@ unannotated (drawn, but with no annotation), as in LVIS's federated labelling.
 """
 
 import logging
+import math
 import os
 from typing import Dict, List, Sequence, Tuple
 
@@ -30,7 +31,13 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from ..io_utils import write_json_atomic
-from .long_tail_profile import bin_edges, frequency_of, target_image_counts
+from .long_tail_profile import (
+    LVIS_BIN_EDGES,
+    bin_edges,
+    frequency_of,
+    lvis_v1_profile_counts,
+    target_image_counts,
+)
 from .synthetic_classes import COLOURS, SyntheticClass, class_catalogue, shape_polygon
 
 logger = logging.getLogger(__name__)
@@ -57,17 +64,29 @@ def _texture_layer(
 
 
 def _place_objects(
-    rng, num_objects: int, size: int, min_frac: float, max_frac: float, tries: int = 50
+    rng,
+    num_objects: int,
+    size: int,
+    min_frac: float,
+    max_frac: float,
+    tries: int = 50,
+    at_least: int = 0,
 ) -> List[Tuple[float, float, float]]:
-    """Up to ``num_objects`` non-overlapping (cx, cy, r) discs inside the canvas."""
+    """Up to ``num_objects`` non-overlapping (cx, cy, r) discs inside the canvas; objects that do
+    not fit are dropped, except that the first ``at_least`` are retried smaller until they fit."""
     placed: List[Tuple[float, float, float]] = []
-    for _ in range(num_objects):
-        for _ in range(tries):
-            r = rng.uniform(min_frac, max_frac) * size / 2
-            cx, cy = rng.uniform(r + 1, size - r - 1, size=2)
-            if all((cx - x) ** 2 + (cy - y) ** 2 > (r + q + 2) ** 2 for x, y, q in placed):
-                placed.append((float(cx), float(cy), float(r)))
+    for k in range(num_objects):
+        lo, hi = min_frac, max_frac
+        while True:
+            for _ in range(tries):
+                r = rng.uniform(lo, hi) * size / 2
+                cx, cy = rng.uniform(r + 1, size - r - 1, size=2)
+                if all((cx - x) ** 2 + (cy - y) ** 2 > (r + q + 2) ** 2 for x, y, q in placed):
+                    placed.append((float(cx), float(cy), float(r)))
+                    break
+            if len(placed) > k or k >= at_least or hi * size / 2 < 2:
                 break
+            lo, hi = lo * 0.7, hi * 0.7
     return placed
 
 
@@ -162,7 +181,11 @@ def _write_split(
     first_ann_id: int,
     progress: bool,
     write_images: bool = True,
+    each_class_placed: bool = False,
 ) -> Dict:
+    """``each_class_placed``: every present class's first instance is placed before any second
+    instance, so that placement (which drops objects that do not fit) keeps every class of the
+    image and the class profile holds exactly."""
     from tqdm import tqdm
 
     image_dir = os.path.join(out_dir, split)
@@ -188,7 +211,19 @@ def _write_split(
             wanted += [j] * int(rng.integers(instances_per_class[0], instances_per_class[1] + 1))
         order = rng.permutation(len(wanted))
         wanted = [wanted[k] for k in order]
-        spots = _place_objects(rng, len(wanted), image_size, 0.22, 0.45)
+        if each_class_placed:
+            firsts = sorted({j: k for k, j in reversed(list(enumerate(wanted)))}.values())
+            wanted = [wanted[k] for k in firsts] + [
+                j for k, j in enumerate(wanted) if k not in set(firsts)
+            ]
+        spots = _place_objects(
+            rng,
+            len(wanted),
+            image_size,
+            0.22,
+            0.45,
+            at_least=len(set(wanted)) if each_class_placed else 0,
+        )
         drawn = list(zip(wanted, spots))
         canvas, polygons = _render_image(
             rng, image_size, [(classes[j], s) for j, s in drawn], draw=write_images
@@ -270,6 +305,23 @@ def _categories(
     return cats
 
 
+def _profile(profile, num_classes, num_train_images, max_objects, max_images_per_class):
+    """(target image count of each class by rank, (rare_max, common_max))."""
+    if profile == "anchored":
+        return target_image_counts(num_classes, num_train_images), bin_edges(num_train_images)
+    if profile != "lvis":
+        raise ValueError(f"profile must be 'anchored' or 'lvis', got {profile!r}")
+    counts = lvis_v1_profile_counts(num_classes, max_images_per_class)
+    slots = num_train_images * max_objects
+    if sum(counts) > slots or max(counts) > num_train_images:
+        need = max(math.ceil(sum(counts) / max_objects), max(counts))
+        raise ValueError(
+            f"profile 'lvis' with {num_classes} classes and max_images_per_class "
+            f"{max_images_per_class} needs num_train_images >= {need} (got {num_train_images})"
+        )
+    return counts, LVIS_BIN_EDGES
+
+
 def generate_synthetic_lvis(
     output_dir: str,
     num_train_images: int = 300,
@@ -280,10 +332,17 @@ def generate_synthetic_lvis(
     seed: int = 0,
     progress: bool = True,
     write_images: bool = True,
+    profile: str = "anchored",
+    max_images_per_class: int = 200,
 ) -> Dict[str, str]:
     """Writes ``<output_dir>/{train,val}/*.png`` and ``<output_dir>/annotations/
     lvis_synthetic_{train,val}.json``. Deterministic for a given set of arguments; with
     ``write_images=False`` the same jsons are written without image files (for evaluation).
+
+    ``profile``: "anchored" (the module doc's bins, anchored to the set's size) or "lvis" (LVIS
+    v1's own bins 1-10 / 11-100 / > 100 images and counts, :func:`lvis_v1_profile_counts`, the
+    most frequent class in ``max_images_per_class`` images; the set must have enough object slots,
+    ``num_train_images x max_objects_per_image``, for every class's count).
 
     Returns:
         dict: split name -> json path, plus "train_images"/"val_images" -> image folder.
@@ -297,13 +356,14 @@ def generate_synthetic_lvis(
     classes = class_catalogue(num_classes)
     rng = np.random.default_rng(seed)
     train_rng, val_rng = [np.random.default_rng(s) for s in rng.integers(0, 2**31, size=2)]
-    counts = target_image_counts(num_classes, num_train_images)
+    counts, (rare_max, common_max) = _profile(
+        profile, num_classes, num_train_images, max_objects_per_image, max_images_per_class
+    )
     # class ranks are shuffled so that the tail is not always the same shapes
     rank_to_class = rng.permutation(num_classes)
     counts_by_class = [0] * num_classes
     for rank, j in enumerate(rank_to_class):
         counts_by_class[int(j)] = counts[rank]
-    rare_max, common_max = bin_edges(num_train_images)
 
     ann_dir = os.path.join(output_dir, "annotations")
     os.makedirs(ann_dir, exist_ok=True)
@@ -332,6 +392,7 @@ def generate_synthetic_lvis(
             1,
             progress,
             write_images,
+            each_class_placed=profile == "lvis",
         )
         if split == "train":
             categories = _categories(classes, data, rare_max, common_max)
