@@ -5,6 +5,9 @@
     python datasets/prepare_synthetic_lvis.py
     python datasets/prepare_synthetic_lvis.py --num-train-images 20000 --num-classes 192 \
         --image-size 256
+    # LVIS v1's own bins and counts (rare 1-10, common 11-100, frequent 101-200 images)
+    python datasets/prepare_synthetic_lvis.py --profile lvis --num-classes 100 \
+        --num-train-images 2100 --max-images-per-class 200
 
 The default output folder is registered on `import eql` as synthetic_lvis_train and
 synthetic_lvis_val; another folder is used with `DATASETS.SYNTHETIC.ROOT <folder>` in
@@ -13,6 +16,7 @@ tools/train_net.py.
 
 import argparse
 import os
+import sys
 
 from eql.data.synthetic import generate_synthetic_lvis
 from eql.data.synthetic_classes import MAX_CLASSES
@@ -28,19 +32,28 @@ def main(argv=None):
     p.add_argument("--image-size", type=int, default=128)
     p.add_argument("--max-objects-per-image", type=int, default=3)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--profile", choices=["anchored", "lvis"], default="anchored")
+    p.add_argument("--max-images-per-class", type=int, default=200, help="--profile lvis")
     a = p.parse_args(argv)
-    paths = generate_synthetic_lvis(
-        a.output_dir,
-        a.num_train_images,
-        a.num_val_images,
-        a.num_classes,
-        a.image_size,
-        a.max_objects_per_image,
-        a.seed,
-    )
+    try:
+        paths = generate_synthetic_lvis(
+            a.output_dir,
+            a.num_train_images,
+            a.num_val_images,
+            a.num_classes,
+            a.image_size,
+            a.max_objects_per_image,
+            a.seed,
+            profile=a.profile,
+            max_images_per_class=a.max_images_per_class,
+        )
+    except ValueError as e:  # the arguments cannot make a set: one line, exit 2
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     for k, v in paths.items():
         print(f"{k}: {v}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

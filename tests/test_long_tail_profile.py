@@ -76,3 +76,25 @@ def test_generated_set_with_the_lvis_profile(tmp_path):
     assert sorted(freq.values()).count("r") == bin_sizes(100)["r"]
     with pytest.raises(ValueError, match="needs num_train_images >= "):
         generate_synthetic_lvis(str(tmp_path / "small"), 500, 10, num_classes=100, profile="lvis")
+
+
+def test_prepare_script_refuses_a_too_small_lvis_profile_set(tmp_path, capsys):
+    import importlib.util
+    import os
+
+    from conftest import REPO
+
+    spec = importlib.util.spec_from_file_location(
+        "prepare_synthetic_lvis", os.path.join(REPO, "datasets", "prepare_synthetic_lvis.py")
+    )
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    out = tmp_path / "set"
+    args = ["--profile", "lvis", "--num-classes", "100", "--num-train-images", "600"]
+    assert script.main(args + ["--output-dir", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        "error: profile 'lvis' with 100 classes and max_images_per_class 200 needs "
+        "num_train_images >= 2269 (got 600)"
+    ]
+    assert not out.exists()
