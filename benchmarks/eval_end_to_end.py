@@ -181,6 +181,7 @@ def _gather_rank(rank, world_size, init_file, gt_path, dets_per_image, out_file)
             t = time.perf_counter()
             parts = comm.gather(obj, dst=0)
             times[label] = time.perf_counter() - t
+            comm.synchronize()  # the send is complete on every rank before the next step
             if label == "columns" and rank == 0:
                 total = sum(len(p) for p in parts)
         if rank == 0:

@@ -24,6 +24,7 @@ def _gloo_entry(rank, world_size, init_file, fn, args):
     )
     try:
         fn(rank, world_size, *args)
+        dist.barrier()  # no rank tears the group down while another still communicates
     finally:
         dist.destroy_process_group()
 

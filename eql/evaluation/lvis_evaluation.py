@@ -111,6 +111,9 @@ class LVISEvaluator(DatasetEvaluator):
         if self._distributed:
             comm.synchronize()
             parts = comm.gather(dets, dst=0)
+            # every rank waits until the gather is complete: a rank that left at once could tear
+            # its process group down under a send still in flight (gloo then aborts the process)
+            comm.synchronize()
             if not comm.is_main_process():
                 return {}
             dets = Detections.concatenate(parts)
