@@ -20,16 +20,12 @@ and peak memory (RSS) of each, and eql / detectron2 (goal: <= 1.2 for both).
 import argparse
 import json
 import os
-import resource
-import subprocess
 import sys
 import time
 
+from eql.benchmarking import proc_status_mb, run_json_child
+
 GOAL = 1.2
-
-
-def _peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def contender(name: str, json_file: str, image_root: str) -> dict:
@@ -56,7 +52,7 @@ def contender(name: str, json_file: str, image_root: str) -> dict:
         assert stats.num_classes == 1203
     return {
         "seconds": seconds,
-        "peak_mb": _peak_mb(),
+        "peak_mb": proc_status_mb(),
         "images": len(dicts),
         "annotations": sum(len(d["annotations"]) for d in dicts),
         "negative_labels": labels,
@@ -65,10 +61,7 @@ def contender(name: str, json_file: str, image_root: str) -> dict:
 
 def _in_subprocess(name: str, json_file: str, image_root: str) -> dict:
     cmd = [sys.executable, os.path.abspath(__file__), "--contender", name, json_file, image_root]
-    done = subprocess.run(cmd, capture_output=True, text=True)
-    if done.returncode:
-        raise RuntimeError(f"{name} failed:\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return run_json_child(cmd, name)
 
 
 def _make_image_files(json_file: str, image_root: str) -> None:

@@ -25,27 +25,14 @@ import gc
 import json
 import os
 import resource
-import subprocess
 import sys
 import time
+
+from eql.benchmarking import proc_status_mb, run_json_child
 
 METRICS = ("AP", "AP50", "AP75", "APs", "APm", "APl", "APr", "APc", "APf")
 TARGETS = {"bbox": 5.0, "segm": 3.0}
 DATASET = "eql_benchmark_lvis_val"
-
-
-def _rss_mb() -> float:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-
-
-def _peak_mb() -> float:
-    """This process's peak RSS (VmHWM: unlike ru_maxrss, not inherited from the parent)."""
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 def _children_peak_mb() -> float:
@@ -95,7 +82,7 @@ def contender(name: str, gt_path: str, task: str, out_dir: str, dets_per_image: 
     if name == "gather":
         return gather_benchmark(gt_path, dets_per_image, out_dir)
     preds = None if name == "lvis_api" else _prepare(gt_path, dets_per_image)
-    rss0 = _rss_mb()
+    rss0 = proc_status_mb("VmRSS")
     if name == "eql":
         from eql.evaluation import LVISEvaluator
 
@@ -134,8 +121,8 @@ def contender(name: str, gt_path: str, task: str, out_dir: str, dets_per_image: 
     return {
         "seconds": seconds,
         "process_seconds": in_process,
-        "peak_mb": _peak_mb(),
-        "peak_increase_mb": _peak_mb() - rss0,
+        "peak_mb": proc_status_mb(),
+        "peak_increase_mb": proc_status_mb() - rss0,
         "writer_peak_mb": _children_peak_mb() if name == "eql" else 0.0,
         "metrics": {k: metrics[k] for k in METRICS},
         "detections": preds.num_detections if preds is not None else None,
@@ -145,10 +132,7 @@ def contender(name: str, gt_path: str, task: str, out_dir: str, dets_per_image: 
 def _in_subprocess(name, gt_path, task, out_dir, dets_per_image) -> dict:
     cmd = [sys.executable, os.path.abspath(__file__), "--contender", name, "--gt", gt_path]
     cmd += ["--task", task, "--out", out_dir, "--dets-per-image", str(dets_per_image)]
-    done = subprocess.run(cmd, capture_output=True, text=True)
-    if done.returncode:
-        raise RuntimeError(f"{name} failed:\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return run_json_child(cmd, name)
 
 
 def _gather_rank(rank, world_size, init_file, gt_path, dets_per_image, out_file):

@@ -23,12 +23,13 @@ CPU, the rise of the peak resident set size of a fresh process that runs it once
 import argparse
 import json
 import statistics
-import subprocess
 import sys
 import time
 
 import torch
 import torch.nn.functional as F
+
+from eql.benchmarking import proc_status_mb, run_json_child
 
 ROI_TARGET, DENSE_TARGET, SOFTMAX_TARGET = 1.15, 1.3, 1.3
 
@@ -159,14 +160,6 @@ def time_fwd_bwd(fn, logits, gt, repeats, warmup, device):
     return statistics.median(times)
 
 
-def _status_kb(field: str) -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise RuntimeError(f"no {field} in /proc/self/status")
-
-
 def measure_memory_child(setting, name, n, c) -> None:
     """Run in a fresh process (Linux): prints the MB by which one forward + backward raises the
     peak resident set size above what the process holds before it (the peak is reset first)."""
@@ -178,9 +171,9 @@ def measure_memory_child(setting, name, n, c) -> None:
     fn(small_x.requires_grad_(True), small_gt).backward()  # one-time initialisation (jit, ...)
     with open("/proc/self/clear_refs", "w") as f:
         f.write("5")  # reset VmHWM to the current resident set size
-    base = _status_kb("VmRSS")
+    base = proc_status_mb("VmRSS")
     fn(x, gt).backward()
-    print(json.dumps({"peak_mb": (_status_kb("VmHWM") - base) / 1024}))
+    print(json.dumps({"peak_mb": proc_status_mb("VmHWM") - base}))
 
 
 def peak_memory_mb(setting, name, n, c, device) -> float:
@@ -197,8 +190,7 @@ def peak_memory_mb(setting, name, n, c, device) -> float:
         torch.cuda.synchronize()
         return (torch.cuda.max_memory_allocated() - base) / 2**20
     cmd = [sys.executable, __file__, "--memory-child", setting, name, str(n), str(c)]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-    return json.loads(out.strip().splitlines()[-1])["peak_mb"]
+    return run_json_child(cmd, f"{setting} {name} memory")["peak_mb"]
 
 
 def run_setting(setting, n, c, a, device, repeats=None):

@@ -22,12 +22,13 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 
 import numpy as np
 import torch
+
+from eql.benchmarking import proc_status_mb, run_json_child
 
 ROWS = (
     ("Mask R-CNN sigmoid CE", "LVISv1-InstanceSegmentation/sigmoid_mask_rcnn_R_50_FPN_1x.yaml", []),
@@ -109,8 +110,7 @@ def _sync(device):
 def _peak_mb(device) -> float:
     if device.startswith("cuda"):
         return torch.cuda.max_memory_allocated() / 2**20
-    with open("/proc/self/status") as f:
-        return next(int(line.split()[1]) for line in f if line.startswith("VmHWM:")) / 1024
+    return proc_status_mb("VmHWM")
 
 
 def train_step_time(model, batches, device: str, amp: bool, warmup: int):
@@ -208,10 +208,7 @@ def main(argv=None):
                 str(index),
                 str(int(amp)),
             ]
-            done = subprocess.run(cmd, capture_output=True, text=True)
-            if done.returncode:
-                raise RuntimeError(f"{name} (AMP {amp}) failed:\n{done.stderr[-3000:]}")
-            results[name, amp] = json.loads(done.stdout.strip().splitlines()[-1])
+            results[name, amp] = run_json_child(cmd, f"{name} (AMP {amp})")
     print("| model | AMP | s / iteration | vs baseline | peak memory MB | inference s / image |")
     print("| --- | --- | --- | --- | --- | --- |")
     for (name, amp), r in results.items():
