@@ -46,17 +46,29 @@ def _pair_keys(image_ids: np.ndarray, category_ids: np.ndarray, num_keys: int) -
     return np.asarray(image_ids, np.int64) * num_keys + np.asarray(category_ids, np.int64)
 
 
-def lvis_evaluable(gt_dataset: Dict, dets: Detections) -> np.ndarray:
-    """(n,) bool: the detection's (image, category) pair is one LVIS evaluates, i.e. the category
-    is annotated in the image or in its ``neg_category_ids``. LVIS ignores the other detections
-    (federated labels)."""
+def evaluable_images(gt_dataset: Dict) -> Dict[int, np.ndarray]:
+    """category id -> sorted ids of the images where LVIS evaluates it: the category is annotated
+    in the image or in its ``neg_category_ids`` (federated labels)."""
     anns = gt_dataset.get("annotations", [])
-    images = gt_dataset["images"]
-    neg = [(img["id"], c) for img in images for c in img.get("neg_category_ids", [])]
-    gt_images = np.array([a["image_id"] for a in anns] + [p[0] for p in neg], np.int64)
-    gt_cats = np.array([a["category_id"] for a in anns] + [p[1] for p in neg], np.int64)
-    num_keys = int(max(gt_cats.max(initial=0), dets.category_id.max(initial=0))) + 1
-    gt_keys = np.unique(_pair_keys(gt_images, gt_cats, num_keys))
+    neg = [(img["id"], c) for img in gt_dataset["images"] for c in img.get("neg_category_ids", [])]
+    images = np.array([a["image_id"] for a in anns] + [p[0] for p in neg], np.int64)
+    cats = np.array([a["category_id"] for a in anns] + [p[1] for p in neg], np.int64)
+    pairs = np.unique(np.stack([cats, images], 1), axis=0)  # sorted by category, then image
+    if not len(pairs):
+        return {}
+    starts = np.flatnonzero(np.r_[True, pairs[1:, 0] != pairs[:-1, 0]])
+    return {int(pairs[s, 0]): pairs[s:e, 1] for s, e in zip(starts, np.r_[starts[1:], len(pairs)])}
+
+
+def lvis_evaluable(images_of: Dict[int, np.ndarray], dets: Detections) -> np.ndarray:
+    """(n,) bool: the detection's (image, category) pair is one LVIS evaluates (``images_of``:
+    :func:`evaluable_images`). LVIS ignores the other detections."""
+    if not images_of:
+        return np.zeros(len(dets), bool)
+    num_keys = int(max(max(images_of), dets.category_id.max(initial=0))) + 1
+    gt_keys = np.concatenate(
+        [_pair_keys(v, np.full(len(v), c), num_keys) for c, v in images_of.items()]
+    )
     return np.isin(_pair_keys(dets.image_id, dets.category_id, num_keys), gt_keys)
 
 
@@ -107,26 +119,16 @@ def _faster_coco_results(gt_api, dets: Detections, iou_type: str):
     return res
 
 
-def evaluable_images(gt_dataset: Dict) -> Dict[int, np.ndarray]:
-    """category id -> sorted ids of the images where LVIS evaluates it (annotated or negative)."""
-    pairs = {(a["category_id"], a["image_id"]) for a in gt_dataset.get("annotations", [])}
-    for img in gt_dataset["images"]:
-        pairs.update((c, img["id"]) for c in img.get("neg_category_ids", []))
-    out: Dict[int, List[int]] = {}
-    for c, i in pairs:
-        out.setdefault(c, []).append(i)
-    return {c: np.unique(np.asarray(v, np.int64)) for c, v in out.items()}
-
-
-def category_groups(gt_dataset: Dict, per_group: int = CATEGORIES_PER_GROUP) -> List[Tuple]:
+def category_groups(
+    images_of: Dict[int, np.ndarray], per_group: int = CATEGORIES_PER_GROUP
+) -> List[Tuple]:
     """[(category ids, image ids)]: the categories with evaluable images, sorted by their number of
     images and cut into groups of ``per_group``, each with the union of its categories' images."""
-    images = evaluable_images(gt_dataset)
-    cats = sorted(images, key=lambda c: (-len(images[c]), c))
+    cats = sorted(images_of, key=lambda c: (-len(images_of[c]), c))
     groups = []
     for start in range(0, len(cats), per_group):
         group = sorted(cats[start : start + per_group])
-        union = np.unique(np.concatenate([images[c] for c in group]))
+        union = np.unique(np.concatenate([images_of[c] for c in group]))
         groups.append((group, union.tolist()))
     return groups
 
@@ -144,7 +146,8 @@ def evaluate_with_faster_coco_eval(
         gt_api = gt if isinstance(gt, COCO) else COCO(gt)
         cat_ids = sorted(gt_api.getCatIds())
         dets = as_detections(results).cap_per_image(max_dets_per_image)
-        dets = dets.take(np.flatnonzero(lvis_evaluable(gt_api.dataset, dets)))
+        images_of = evaluable_images(gt_api.dataset)
+        dets = dets.take(np.flatnonzero(lvis_evaluable(images_of, dets)))
         if not len(dets):
             return empty_metrics(cat_ids, max_dets_per_image)
         dt_api = _faster_coco_results(gt_api, dets, iou_type)
@@ -154,7 +157,7 @@ def evaluate_with_faster_coco_eval(
         )
         index = {c: k for k, c in enumerate(cat_ids)}
         precision = recall = None
-        for group, image_ids in category_groups(gt_api.dataset):
+        for group, image_ids in category_groups(images_of):
             ev = COCOeval_faster(
                 gt_api,
                 dt_api,
