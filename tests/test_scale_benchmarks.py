@@ -11,8 +11,9 @@ from collections import defaultdict
 import pytest
 from conftest import REPO
 
+from eql.data.lvis_format import lvis_v1_categories
 from eql.data.lvis_json import read_lvis_json
-from eql.data.lvis_sized import LVIS_V1_SIZES, lvis_v1_categories, write_lvis_sized_json
+from eql.data.lvis_sized import LVIS_V1_SIZES, write_lvis_sized_json
 
 
 def _benchmark(name):

@@ -24,13 +24,11 @@ LVIS_V1_BIN_FRACTIONS = {"r": 337 / 1203, "c": 461 / 1203, "f": 405 / 1203}
 
 def lvis_v1_bin_counts() -> Dict[str, List[int]]:
     """LVIS v1 train's image counts per bin ('r', 'c', 'f'), ascending (detectron2's copies)."""
-    from detectron2.data.datasets.lvis_v1_categories import LVIS_CATEGORIES
-    from detectron2.data.datasets.lvis_v1_category_image_count import LVIS_CATEGORY_IMAGE_COUNT
+    from .lvis_format import lvis_v1_categories
 
-    counts = {c["id"]: c["image_count"] for c in LVIS_CATEGORY_IMAGE_COUNT}
     out: Dict[str, List[int]] = {"r": [], "c": [], "f": []}
-    for c in LVIS_CATEGORIES:
-        out[c["frequency"]].append(counts[c["id"]])
+    for c in lvis_v1_categories():
+        out[c["frequency"]].append(c["image_count"])
     return {b: sorted(v) for b, v in out.items()}
 
 

@@ -159,20 +159,24 @@ def get_category_stats(dataset_name: str) -> CategoryStats:
     return stats
 
 
+def lvis_v1_categories() -> List[Dict]:
+    """LVIS v1's categories (id, name, synonyms, frequency, ...) with their train
+    ``image_count``, from detectron2's copies of the LVIS metadata."""
+    from detectron2.data.datasets.lvis_v1_categories import LVIS_CATEGORIES
+    from detectron2.data.datasets.lvis_v1_category_image_count import LVIS_CATEGORY_IMAGE_COUNT
+
+    counts = {c["id"]: c["image_count"] for c in LVIS_CATEGORY_IMAGE_COUNT}
+    return [{**c, "image_count": counts[c["id"]]} for c in LVIS_CATEGORIES]
+
+
 def lvis_v1_train_stats() -> CategoryStats:
     """LVIS v1 train statistics from the image counts shipped with detectron2."""
-    from detectron2.data.datasets.lvis_v1_categories import LVIS_CATEGORIES
-    from detectron2.data.datasets.lvis_v1_category_image_count import (
-        LVIS_CATEGORY_IMAGE_COUNT,
-    )
-
-    freq = {c["id"]: c["frequency"] for c in LVIS_CATEGORIES}
-    counts = sorted(LVIS_CATEGORY_IMAGE_COUNT, key=lambda c: c["id"])
+    cats = sorted(lvis_v1_categories(), key=lambda c: c["id"])
     return stats_from_image_counts(
-        counts,
+        cats,
         LVIS_V1_TRAIN_ANNOTATED_IMAGES,
         "detectron2 lvis_v1_category_image_count",
-        [freq[c["id"]] for c in counts],
+        [c["frequency"] for c in cats],
     )
 
 

@@ -20,19 +20,11 @@ from typing import Dict, Iterator, List, Tuple
 import numpy as np
 
 from ..io_utils import atomic_write
+from .lvis_format import lvis_v1_categories
 
 LVIS_V1_SIZES = {"train": (100_170, 1_270_141), "val": (19_809, 244_707)}
 IMAGE_SIZES = ((640, 480), (640, 427), (480, 640), (640, 426), (500, 375), (427, 640), (640, 512))
 CHUNK = 20_000
-
-
-def lvis_v1_categories() -> List[Dict]:
-    """LVIS v1's categories with the train ``image_count`` (detectron2's copies)."""
-    from detectron2.data.datasets.lvis_v1_categories import LVIS_CATEGORIES
-    from detectron2.data.datasets.lvis_v1_category_image_count import LVIS_CATEGORY_IMAGE_COUNT
-
-    counts = {c["id"]: c["image_count"] for c in LVIS_CATEGORY_IMAGE_COUNT}
-    return [{**c, "image_count": counts[c["id"]]} for c in LVIS_CATEGORIES]
 
 
 def _pairs(rng, categories: List[Dict], num_images: int) -> Tuple[np.ndarray, np.ndarray]:
