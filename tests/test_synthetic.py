@@ -139,3 +139,25 @@ def test_annotations_only_mode_writes_the_same_jsons(tmp_path):
         with open(a[split]) as fa, open(b[split]) as fb:
             assert json.load(fa) == json.load(fb)
     assert not os.path.exists(b["train_images"])
+
+
+def test_catalogue_reaches_300_classes_with_distinct_textures():
+    """320 distinct (shape, colour, texture) classes; the first 192 as before the two textures
+    were added; every texture has its own dark pattern (share of dark pixels and layout)."""
+    from eql.data.synthetic import _texture_layer
+    from eql.data.synthetic_classes import MAX_CLASSES, TEXTURES
+
+    names = [c.name for c in class_catalogue(MAX_CLASSES)]
+    assert MAX_CLASSES == 320 and len(set(names)) == 320
+    assert names[0] == "red_solid_circle" and names[191] == "white_checkered_pentagon"
+    assert names[192] == "red_dotted_circle" and names[-1] == "white_barred_pentagon"
+    dark = {
+        t: np.asarray(_texture_layer(t, (200, 200, 200), 16, 2))[:, :, 0] < 100 for t in TEXTURES
+    }
+    assert {t: float(d.mean()) for t, d in dark.items()} == {
+        "solid": 0.0, "striped": 0.5, "checkered": 0.5, "dotted": 0.25, "barred": 0.5,
+    }  # fmt: skip
+    assert (dark["striped"] == dark["barred"].T).all()  # horizontal vs vertical
+    assert not (dark["checkered"] == dark["striped"]).all()
+    with pytest.raises(ValueError, match=r"\[1, 320\]"):
+        class_catalogue(321)

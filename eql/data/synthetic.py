@@ -57,6 +57,10 @@ def _texture_layer(
         off = (yy // period) % 2 == 1
     elif texture == "checkered":
         off = ((yy // period) + (xx // period)) % 2 == 1
+    elif texture == "dotted":  # a grid of dark squares, a quarter of the area
+        off = ((yy // period) % 2 == 0) & ((xx // period) % 2 == 0)
+    elif texture == "barred":  # vertical stripes ("striped" are horizontal)
+        off = (xx // period) % 2 == 1
     else:
         raise ValueError(f"unknown texture {texture!r}")
     arr[off] = dark
