@@ -4,7 +4,8 @@ the paired difference to a baseline loss, seed by seed, with a 95% interval.
 A run is an OUTPUT_DIR of ``tools/train_net.py``: its final evaluation is the last line of
 ``metrics.json`` holding ``<task>/AP``; its loss and seed come from the ``config.yaml`` detectron2
 writes there (label: ``MODEL.EQL.LOSS``, with ``_rfs`` for the repeat-factor sampler and ``_fed``
-for the federated loss) unless the caller names the label.
+for the federated loss; ``softmax_ce`` for detectron2's own R-CNN predictor, ``sigmoid_ce_d2`` for
+its sigmoid one) unless the caller names the label.
 
 The paired interval is mean(d) ± t(0.975, n - 1) · sd(d) / sqrt(n) over the seeds both losses
 ran, d = metric(loss) - metric(baseline): a difference whose interval excludes 0 is beyond the
@@ -20,6 +21,8 @@ from typing import Dict, List, Sequence
 from .errors import UserError
 
 METRICS = ("AP", "APr", "APc", "APf")
+# R-CNN heads whose box predictor is detectron2's (softmax CE, or its sigmoid CE / federated loss)
+D2_ROI_HEADS = ("StandardROIHeads", "CascadeROIHeads")
 # two-sided 95% quantiles of Student's t, degrees of freedom 1..30
 T_975 = (
     12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
@@ -82,6 +85,11 @@ def run_label_and_seed(output_dir: str):
         with open(path) as f:
             cfg = yaml.safe_load(f)
         loss = cfg["MODEL"]["EQL"]["LOSS"]
+        rcnn = "RCNN" in cfg["MODEL"].get("META_ARCHITECTURE", "")
+        if rcnn and cfg["MODEL"].get("ROI_HEADS", {}).get("NAME") in D2_ROI_HEADS:
+            # detectron2's own predictor: MODEL.EQL.LOSS is not used
+            sigmoid = cfg["MODEL"]["ROI_BOX_HEAD"].get("USE_SIGMOID_CE", False)
+            loss = "sigmoid_ce_d2" if sigmoid else "softmax_ce"
         seed = int(cfg["SEED"])
         rfs = cfg["DATALOADER"]["SAMPLER_TRAIN"] == "RepeatFactorTrainingSampler"
         fed = bool(cfg["MODEL"]["ROI_BOX_HEAD"].get("USE_FED_LOSS", False))

@@ -13,6 +13,8 @@ from test_train_eval import _run_train_net, _synthetic_args, two_process_args
 sys.path.insert(0, os.path.join(REPO, "tools"))
 import plot_gradient_stats  # noqa: E402
 
+from eql import gradient_stats_plot  # noqa: E402
+
 EQLV2 = os.path.join(
     REPO, "configs/quick_schedules/synthetic_eqlv2_mask_rcnn_R_18_FPN_instant_test.yaml"
 )
@@ -94,12 +96,12 @@ def test_cascade_records_one_curve_per_stage(tmp_path):
     }
     path = tmp_path / "gradient_stats.json"
     path.write_text(json.dumps(stats))
-    data = plot_gradient_stats.load_stats(str(path))
-    series = plot_gradient_stats.curves(data, "run")
+    data = gradient_stats_plot.load_stats(str(path))
+    series = gradient_stats_plot.curves(data, "run")
     assert [s[0] for s in series] == [f"run roi_heads.box_predictor.{k}" for k in range(3)]
     assert series[0][1] == [1.5, 1.0, 0.5]  # most frequent class first
     assert series[0][2] == ["f", "c", "r"]
-    (one,) = plot_gradient_stats.curves(data, "run", record="roi_heads.box_predictor.2")
+    (one,) = gradient_stats_plot.curves(data, "run", record="roi_heads.box_predictor.2")
     assert one[0] == "run"
 
 

@@ -23,12 +23,13 @@ RUNS = [
 ]
 
 
-def _write_run(root, loss, seed, ap, apr, apc, apf, rfs=False):
-    d = root / f"{loss}_s{seed}"
+def _write_run(root, loss, seed, ap, apr, apc, apf, rfs=False, roi_heads="EQLStandardROIHeads"):
+    d = root / f"{loss}_s{seed}_{roi_heads}"
     d.mkdir()
     sampler = "RepeatFactorTrainingSampler" if rfs else "TrainingSampler"
     (d / "config.yaml").write_text(
-        f"MODEL:\n  EQL:\n    LOSS: {loss}\n  ROI_BOX_HEAD:\n    USE_FED_LOSS: false\n"
+        f"MODEL:\n  META_ARCHITECTURE: EQLGeneralizedRCNN\n  ROI_HEADS:\n    NAME: {roi_heads}\n"
+        f"  EQL:\n    LOSS: {loss}\n  ROI_BOX_HEAD:\n    USE_FED_LOSS: false\n"
         f"DATALOADER:\n  SAMPLER_TRAIN: {sampler}\nSEED: {seed}\n"
     )
     lines = [
@@ -82,6 +83,9 @@ def test_labels_from_config_and_by_hand(tmp_path):
     rfs = _write_run(tmp_path, "eqlv2", 7, 1, 2, 3, 4, rfs=True)
     assert load_run(rfs).label == "eqlv2_rfs" and load_run(rfs).seed == 7
     assert load_run(f"mine={rfs}").label == "mine"
+    # detectron2's own predictor: MODEL.EQL.LOSS (default "eql") is not what trained
+    d2 = _write_run(tmp_path, "eql", 7, 1, 2, 3, 4, roi_heads="StandardROIHeads")
+    assert load_run(d2).label == "softmax_ce"
 
 
 def _tool():

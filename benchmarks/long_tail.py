@@ -1,0 +1,160 @@
+#!/usr/bin/env python
+"""The long-tail benchmark: every loss trained with the same config and schedule on one LVIS
+v1-shaped synthetic set (LVIS's bins 1-10 / 11-100 / > 100 training images in its proportions,
+classes that share shapes, colours and textures, federated labels) for K seeds; per loss AP, APr,
+APc, APf as mean ± std and the paired difference to sigmoid CE with its 95% interval.
+
+    python benchmarks/long_tail.py --size smoke                 # CPU: 100 classes, 64 px
+    python benchmarks/long_tail.py --size gpu --rfs both        # GPU: 300 classes, R-50, 192 px
+    python benchmarks/long_tail.py --size smoke --losses sigmoid_ce eql --seeds 5 --max-runs 4
+
+Writes into --output-dir: the set (data/), one folder per run (runs/<loss>/seed<k>: tools/train_net
+output, its train.log and, for the sigmoid losses, gradient_stats.json), summary.{md,csv,png} and
+gradient_ratio.png (each class's accumulated positive / negative gradient, classes by training
+frequency, one curve per sigmoid loss, first seed). Calling it again resumes: finished runs are
+kept, an interrupted one is trained again from its start (see eql/long_tail_sweep.py); --max-runs
+trains at most that many runs per call (for time-limited machines).
+"""
+
+import argparse
+import os
+import sys
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+
+from eql.errors import report_user_errors  # noqa: E402
+from eql.long_tail_sweep import (  # noqa: E402
+    LOSS_OPTS,
+    SIGMOID_LABELS,
+    SetSize,
+    Sweep,
+    SweepError,
+    run_sweep,
+    with_rfs,
+)
+
+SIZES = {
+    # 100 classes: 28 rare, 38 common, 34 frequent (6,807 class-images over 3 objects an image
+    # need >= 2,269 images); ~2 min a run on 2 CPU cores
+    "smoke": SetSize(
+        config="configs/LongTail-Synthetic/smoke_faster_rcnn_R_18_FPN.yaml",
+        num_classes=100,
+        num_train_images=2400,
+        num_val_images=600,
+        image_size=64,
+        max_images_per_class=200,
+    ),
+    # 300 classes: 84 rare, 115 common, 101 frequent (needs >= 12,677 images)
+    "gpu": SetSize(
+        config="configs/LongTail-Synthetic/gpu_mask_rcnn_R_50_FPN.yaml",
+        num_classes=300,
+        num_train_images=13000,
+        num_val_images=2000,
+        image_size=192,
+        max_images_per_class=600,
+    ),
+}
+DEFAULT_LOSSES = list(LOSS_OPTS)
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--size", default="smoke", choices=sorted(SIZES))
+    p.add_argument(
+        "--losses", nargs="+", default=DEFAULT_LOSSES, help=f"of {DEFAULT_LOSSES} (default: all)"
+    )
+    p.add_argument(
+        "--rfs",
+        default="off",
+        choices=["off", "on", "both"],
+        help="repeat-factor sampling (threshold: LVIS's 100 images): without it (off), with it "
+        "(on), or each loss both ways",
+    )
+    p.add_argument("--seeds", type=int, default=3, help="K: seeds 0..K-1 (default 3)")
+    p.add_argument("--output-dir", default=None, help="default: output/long_tail/<size>")
+    p.add_argument("--max-iter", type=int, default=None, help="override SOLVER.MAX_ITER")
+    p.add_argument("--max-runs", type=int, default=None, help="train at most N runs this call")
+    p.add_argument("--task", default="bbox", choices=["bbox", "segm"])
+    p.add_argument("opts", nargs=argparse.REMAINDER, help="more config options for every run")
+    return p.parse_args(argv)
+
+
+def labels_of(losses, rfs):
+    if rfs == "off":
+        return list(losses)
+    if rfs == "on":
+        return [with_rfs(x) for x in losses]
+    return [y for x in losses for y in (x, with_rfs(x))]
+
+
+def write_gradient_picture(sweep: Sweep, path: str) -> str:
+    """gradient_ratio.png from the first seed's run of each sigmoid loss; '' when none ran."""
+    from eql.gradient_stats_plot import curves, load_stats, plot_ratio_curves
+
+    series = []
+    for label in sweep.labels:
+        run_dir = sweep.run_dir(label, sweep.seeds[0])
+        if label.replace("_rfs", "") in SIGMOID_LABELS and os.path.isdir(run_dir):
+            if os.path.isfile(os.path.join(run_dir, "gradient_stats.json")):
+                series += curves(load_stats(run_dir), label)
+    if not series:
+        return ""
+    title = f"positive / negative gradient ratio per class (seed {sweep.seeds[0]}, log scale)"
+    plot_ratio_curves(series, path, log=True, title=title)
+    return path
+
+
+def write_summary(sweep: Sweep, runs, task: str) -> str:
+    from eql.io_utils import atomic_write
+    from eql.run_summary import summarize
+    from eql.run_summary_report import markdown_table, plot_summary, write_csv
+
+    baseline = "sigmoid_ce" if "sigmoid_ce" in sweep.labels else sweep.labels[0]
+    rows = summarize(runs, baseline, task)
+    table = markdown_table(rows, baseline)
+    out = sweep.output_dir
+    with atomic_write(os.path.join(out, "summary.md")) as f:
+        f.write(table)
+    write_csv(os.path.join(out, "summary.csv"), rows)
+    title = f"{sweep.size_name} set, {task}: mean ± std over seeds"
+    plot_summary(os.path.join(out, "summary.png"), rows, title)
+    return table
+
+
+@report_user_errors
+def main(argv=None) -> int:
+    a = parse_args(argv)
+    if a.seeds < 1:
+        raise SweepError(f"--seeds: must be >= 1, got {a.seeds}")
+    if a.task == "segm" and a.size == "smoke":
+        raise SweepError("--task segm: the smoke size trains boxes only (MODEL.MASK_ON False)")
+    sweep = Sweep(
+        output_dir=a.output_dir or os.path.join(REPO, "output", "long_tail", a.size),
+        size_name=a.size,
+        size=SIZES[a.size],
+        labels=labels_of(a.losses, a.rfs),
+        seeds=list(range(a.seeds)),
+        max_iter=a.max_iter,
+        extra_opts=a.opts,
+    )
+    runs = run_sweep(sweep, a.max_runs)
+    missing = len(sweep.runs) - len(runs)
+    if not runs:
+        print(f"no run finished yet in {sweep.output_dir}; run again to continue")
+        return 0
+    table = write_summary(sweep, runs, a.task)
+    picture = write_gradient_picture(sweep, os.path.join(sweep.output_dir, "gradient_ratio.png"))
+    print(f"\n{a.task} on the {a.size} set's val split, {len(runs)} runs:\n")
+    print(table, end="")
+    print(
+        f"\nwrote {sweep.output_dir}/summary.{{md,csv,png}}"
+        + (f" and {picture}" if picture else "")
+    )
+    if missing:
+        print(f"{missing} of {len(sweep.runs)} runs still to train: run the same command again")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,165 @@
+"""benchmarks/long_tail.py and eql/long_tail_sweep.py: every loss variant's options build a valid
+model config, the sweep's settings guard, and (slow) the smoke size end to end on a small set: two
+losses x two seeds, stopped after three runs, an interrupted fourth run trained again from its
+start, the finished runs kept untouched."""
+
+import importlib.util
+import json
+import os
+
+import pytest
+from conftest import REPO
+
+from eql.long_tail_sweep import (
+    LOSS_OPTS,
+    SetSize,
+    Sweep,
+    SweepError,
+    check_settings,
+    variant_opts,
+    with_rfs,
+)
+
+
+def _benchmark():
+    spec = importlib.util.spec_from_file_location(
+        "long_tail_benchmark", os.path.join(REPO, "benchmarks", "long_tail.py")
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+TINY = SetSize(
+    config="configs/LongTail-Synthetic/smoke_faster_rcnn_R_18_FPN.yaml",
+    num_classes=12,
+    num_train_images=240,
+    num_val_images=24,
+    image_size=64,
+    max_images_per_class=110,
+)
+
+
+def test_variant_options_follow_lvis_settings():
+    size = _benchmark().SIZES["smoke"]
+    assert variant_opts("eql", size) == ["MODEL.EQL.LOSS", "eql"]
+    rfs = variant_opts("eqlv2_rfs", size)
+    assert rfs[-4:] == [
+        "DATALOADER.SAMPLER_TRAIN",
+        "RepeatFactorTrainingSampler",
+        "DATALOADER.REPEAT_THRESHOLD",
+        "0.0416667",  # LVIS's 100 images of the 2,400
+    ]
+    fed = variant_opts(with_rfs("sigmoid_ce_fed"), size)
+    assert with_rfs("sigmoid_ce_fed") == "sigmoid_ce_rfs_fed"
+    # 50 of LVIS's 1,203 classes -> 4 of 100
+    assert fed[fed.index("MODEL.ROI_BOX_HEAD.FED_LOSS_NUM_CLASSES") + 1] == "4"
+    assert "RepeatFactorTrainingSampler" in fed
+    with pytest.raises(SweepError, match="unknown loss 'focal'"):
+        variant_opts("focal", size)
+    bench = _benchmark()
+    assert bench.labels_of(["eql", "sigmoid_ce_fed"], "both") == [
+        "eql", "eql_rfs", "sigmoid_ce_fed", "sigmoid_ce_rfs_fed",
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("size_name", ["smoke", "gpu"])
+def test_every_variant_is_a_valid_config_whose_label_reads_back(size_name, tmp_path):
+    """Each label's options load and pass eql's start-up validation on the size's config; the
+    model builds (smoke); run_summary reads the same label back from the written config.yaml."""
+    from eql.config import load_config, validate_eql_config
+    from eql.run_summary import run_label_and_seed
+
+    bench = _benchmark()
+    size = bench.SIZES[size_name]
+    labels = bench.labels_of(list(LOSS_OPTS), "both")
+    sweep = Sweep(str(tmp_path), size_name, size, labels, [0])
+    for label in labels:
+        opts = sweep.opts(label, 3) + ["MODEL.DEVICE", "cpu"]
+        cfg = load_config(os.path.join(REPO, size.config), opts)
+        validate_eql_config(cfg)
+        assert cfg.MODEL.ROI_HEADS.NUM_CLASSES == size.num_classes
+        assert (cfg.MODEL.EQL.GRADIENT_STATS.PERIOD > 0) == (label.replace("_rfs", "") in (
+            "sigmoid_ce", "eql", "eqlv2", "sigmoid_ce_fed"))  # fmt: skip
+        out = tmp_path / label
+        out.mkdir()
+        (out / "config.yaml").write_text(cfg.dump())
+        assert run_label_and_seed(str(out)) == (label, 3)
+    if size_name == "smoke":  # the models of the losses built from the set's statistics
+        from detectron2.modeling import build_model
+
+        from eql.data import generate_synthetic_lvis, register_synthetic_lvis
+
+        p = size.data_params()
+        generate_synthetic_lvis(
+            sweep.data_root, p["num_train_images"], p["num_val_images"], p["num_classes"],
+            image_size=p["image_size"], progress=False, write_images=False, profile="lvis",
+            max_images_per_class=p["max_images_per_class"],
+        )  # fmt: skip
+        register_synthetic_lvis(sweep.data_root, "long_tail")
+        # C + 1 logits (background), C + 2 with Seesaw's objectness
+        for label, logits in (("eql", 101), ("softmax_ce", 101), ("seesaw", 102),
+                              ("sigmoid_ce_fed", 101)):  # fmt: skip
+            opts = sweep.opts(label, 3) + ["MODEL.DEVICE", "cpu"]
+            model = build_model(load_config(os.path.join(REPO, size.config), opts))
+            assert model.roi_heads.box_predictor.cls_score.out_features == logits
+            if label == "eql":  # tail: the 28 rare and 38 common classes (< 101 images)
+                assert "tail=66," in repr(model.roi_heads.box_predictor.cls_loss)
+
+
+def test_settings_of_a_folder_cannot_change(tmp_path):
+    sweep = Sweep(str(tmp_path), "smoke", TINY, ["eql"], [0], max_iter=10)
+    check_settings(sweep)
+    check_settings(Sweep(str(tmp_path), "smoke", TINY, ["eql", "eqlv2"], [0, 1], max_iter=10))
+    with pytest.raises(SweepError, match=r"sweep.json: .*\(max_iter: \[10\] there, \[20\] now\)"):
+        check_settings(Sweep(str(tmp_path), "smoke", TINY, ["eql"], [0], max_iter=20))
+
+
+@pytest.mark.slow
+def test_smoke_sweep_end_to_end_and_resume(tmp_path, monkeypatch, capsys):
+    bench = _benchmark()
+    monkeypatch.setitem(bench.SIZES, "smoke", TINY)
+    out = tmp_path / "sweep"
+    args = ["--losses", "sigmoid_ce", "eql", "--seeds", "2", "--output-dir", str(out)]
+    opts = ["TEST.DETECTIONS_PER_IMAGE", "20"]  # config options come last
+    assert bench.main(args + ["--max-iter", "6", "--max-runs", "3"] + opts) == 0
+    printed = capsys.readouterr().out
+    assert "1 of 4 runs still to train" in printed
+    runs = {(label, s): out / "runs" / label / f"seed{s}" for label in ("sigmoid_ce", "eql")
+            for s in (0, 1)}  # fmt: skip
+    first = {k: (p / "metrics.json").read_bytes() for k, p in runs.items() if k != ("eql", 1)}
+    assert len(first) == 3 and not (runs["eql", 1] / "metrics.json").exists()
+    # an interrupted fourth run: training lines, a checkpoint pointer, no evaluation
+    runs["eql", 1].mkdir(parents=True)
+    (runs["eql", 1] / "metrics.json").write_text(json.dumps({"iteration": 2, "loss": 1.0}) + "\n")
+    (runs["eql", 1] / "last_checkpoint").write_text("model_0000002.pth")
+
+    assert bench.main(args + ["--max-iter", "6"] + opts) == 0
+    printed = capsys.readouterr().out
+    assert "3 of 4 runs already done" in printed and "still to train" not in printed
+    for k, content in first.items():  # finished runs untouched
+        assert (runs[k] / "metrics.json").read_bytes() == content
+    assert not (runs["eql", 1] / "last_checkpoint").exists()  # trained again from the start
+    last = [json.loads(x) for x in (runs["eql", 1] / "metrics.json").read_text().splitlines()]
+    assert last[0]["iteration"] != 2 and "bbox/APr" in last[-1] and last[-1]["iteration"] == 5
+
+    table = (out / "summary.md").read_text()
+    assert table in printed
+    lines = table.splitlines()
+    assert lines[2].startswith("| sigmoid_ce | 2 |") and lines[3].startswith("| eql | 2 |")
+    from eql.run_summary import load_run
+
+    eql_aprs = [load_run(str(runs["eql", s])).metrics["bbox/APr"] for s in (0, 1)]
+    assert f"{sum(eql_aprs) / 2:.2f} ± " in lines[3]
+    csv_lines = (out / "summary.csv").read_text().splitlines()
+    assert csv_lines[0].startswith("loss,seeds,paired_seeds,AP_mean") and len(csv_lines) == 3
+    for png in ("summary.png", "gradient_ratio.png"):
+        assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    for label in ("sigmoid_ce", "eql"):  # each sigmoid run recorded its gradients
+        stats = json.loads((runs[label, 0] / "gradient_stats.json").read_text())
+        assert stats["loss"] == label and stats["iteration"] == 5
+        assert len(stats["classes"]["frequency"]) == 12
+
+    # another schedule in the same folder is refused, nothing trained
+    assert bench.main(args + ["--max-iter", "7"] + opts) == 2
+    assert "max_iter" in capsys.readouterr().err
