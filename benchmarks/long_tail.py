@@ -13,7 +13,10 @@ output, its train.log and, for the sigmoid losses, gradient_stats.json), summary
 gradient_ratio.png (each class's accumulated positive / negative gradient, classes by training
 frequency, one curve per sigmoid loss, first seed). Calling it again resumes: finished runs are
 kept, an interrupted one is trained again from its start (see eql/long_tail_sweep.py); --max-runs
-trains at most that many runs per call (for time-limited machines).
+trains at most that many runs per call (for time-limited machines). --eval-tag / --eval-opts
+evaluate the finished runs' models again under other test settings, e.g. LVIS's AP-fixed protocol:
+
+    python benchmarks/long_tail.py --size smoke --eval-tag fixed --eval-opts TEST.LVIS.AP_FIXED True
 """
 
 import argparse
@@ -27,34 +30,14 @@ from eql.errors import report_user_errors  # noqa: E402
 from eql.long_tail_sweep import (  # noqa: E402
     LOSS_OPTS,
     SIGMOID_LABELS,
-    SetSize,
+    SIZES,
     Sweep,
     SweepError,
+    evaluate_again,
     run_sweep,
     with_rfs,
 )
 
-SIZES = {
-    # 100 classes: 28 rare, 38 common, 34 frequent (6,807 class-images over 3 objects an image
-    # need >= 2,269 images); ~2 min a run on 2 CPU cores
-    "smoke": SetSize(
-        config="configs/LongTail-Synthetic/smoke_faster_rcnn_R_18_FPN.yaml",
-        num_classes=100,
-        num_train_images=2400,
-        num_val_images=600,
-        image_size=64,
-        max_images_per_class=200,
-    ),
-    # 300 classes: 84 rare, 115 common, 101 frequent (needs >= 12,677 images)
-    "gpu": SetSize(
-        config="configs/LongTail-Synthetic/gpu_mask_rcnn_R_50_FPN.yaml",
-        num_classes=300,
-        num_train_images=13000,
-        num_val_images=2000,
-        image_size=192,
-        max_images_per_class=600,
-    ),
-}
 DEFAULT_LOSSES = list(LOSS_OPTS)
 
 
@@ -76,6 +59,18 @@ def parse_args(argv):
     p.add_argument("--max-iter", type=int, default=None, help="override SOLVER.MAX_ITER")
     p.add_argument("--max-runs", type=int, default=None, help="train at most N runs this call")
     p.add_argument("--task", default="bbox", choices=["bbox", "segm"])
+    p.add_argument(
+        "--eval-tag",
+        default="",
+        help="also evaluate every finished run's final model with --eval-opts into "
+        "<run>/eval_<tag>, summarised in summary_<tag>.{md,csv,png}",
+    )
+    p.add_argument(
+        "--eval-opts",
+        nargs="+",
+        default=[],
+        help="test options of --eval-tag, e.g. TEST.LVIS.AP_FIXED True",
+    )
     p.add_argument("opts", nargs=argparse.REMAINDER, help="more config options for every run")
     return p.parse_args(argv)
 
@@ -105,7 +100,7 @@ def write_gradient_picture(sweep: Sweep, path: str) -> str:
     return path
 
 
-def write_summary(sweep: Sweep, runs, task: str) -> str:
+def write_summary(sweep: Sweep, runs, task: str, tag: str = "") -> str:
     from eql.io_utils import atomic_write
     from eql.run_summary import summarize
     from eql.run_summary_report import markdown_table, plot_summary, write_csv
@@ -113,12 +108,12 @@ def write_summary(sweep: Sweep, runs, task: str) -> str:
     baseline = "sigmoid_ce" if "sigmoid_ce" in sweep.labels else sweep.labels[0]
     rows = summarize(runs, baseline, task)
     table = markdown_table(rows, baseline)
-    out = sweep.output_dir
-    with atomic_write(os.path.join(out, "summary.md")) as f:
+    stem = os.path.join(sweep.output_dir, f"summary_{tag}" if tag else "summary")
+    with atomic_write(stem + ".md") as f:
         f.write(table)
-    write_csv(os.path.join(out, "summary.csv"), rows)
-    title = f"{sweep.size_name} set, {task}: mean ± std over seeds"
-    plot_summary(os.path.join(out, "summary.png"), rows, title)
+    write_csv(stem + ".csv", rows)
+    title = f"{sweep.size_name} set, {task}{f' ({tag})' if tag else ''}: mean ± std over seeds"
+    plot_summary(stem + ".png", rows, title)
     return table
 
 
@@ -127,6 +122,8 @@ def main(argv=None) -> int:
     a = parse_args(argv)
     if a.seeds < 1:
         raise SweepError(f"--seeds: must be >= 1, got {a.seeds}")
+    if bool(a.eval_tag) != bool(a.eval_opts):
+        raise SweepError("--eval-tag and --eval-opts go together")
     if a.task == "segm" and a.size == "smoke":
         raise SweepError("--task segm: the smoke size trains boxes only (MODEL.MASK_ON False)")
     sweep = Sweep(
@@ -151,6 +148,12 @@ def main(argv=None) -> int:
         f"\nwrote {sweep.output_dir}/summary.{{md,csv,png}}"
         + (f" and {picture}" if picture else "")
     )
+    if a.eval_tag:
+        again = evaluate_again(sweep, a.eval_tag, a.eval_opts)
+        table = write_summary(sweep, again, a.task, a.eval_tag)
+        print(f"\nthe same models evaluated with {' '.join(a.eval_opts)} ({a.eval_tag}):\n")
+        print(table, end="")
+        print(f"\nwrote {sweep.output_dir}/summary_{a.eval_tag}.{{md,csv,png}}")
     if missing:
         print(f"{missing} of {len(sweep.runs)} runs still to train: run the same command again")
     return 0

@@ -105,17 +105,21 @@ class Trainer(DefaultTrainer):
         )
 
 
-def write_results_to_tensorboard(output_dir: str, results, iteration: int = 0) -> None:
-    """Puts evaluation results ("bbox/AP", "bbox/APr", ...) into TensorBoard event files in
-    ``output_dir``, as detectron2's EvalHook does during training (used by --eval-only)."""
+def write_eval_results(output_dir: str, results, iteration: int = 0) -> None:
+    """Puts evaluation results ("bbox/AP", "bbox/APr", ...) into TensorBoard event files and a
+    line of ``output_dir/metrics.json``, as detectron2's EvalHook does during training (used by
+    --eval-only, so that tools/summarize_runs.py reads evaluated checkpoints as it reads runs)."""
     from detectron2.evaluation.testing import flatten_results_dict
-    from detectron2.utils.events import EventStorage, TensorboardXWriter
+    from detectron2.utils.events import EventStorage, JSONWriter, TensorboardXWriter
 
     scalars = {k: float(v) for k, v in flatten_results_dict(results).items()}
     if not scalars:
         return
     with EventStorage(iteration) as storage:
         storage.put_scalars(**scalars, smoothing_hint=False)
-        writer = TensorboardXWriter(output_dir)
-        writer.write()
-        writer.close()
+        for writer in (
+            TensorboardXWriter(output_dir),
+            JSONWriter(os.path.join(output_dir, "metrics.json")),
+        ):
+            writer.write()
+            writer.close()

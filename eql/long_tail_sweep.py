@@ -12,6 +12,7 @@ values is refused rather than mixing runs of two settings in one table.
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -25,6 +26,7 @@ from .run_summary import Run, RunError, final_metrics, load_run
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRAIN_NET = os.path.join(REPO, "tools", "train_net.py")
+PROGRESS_LINE = re.compile(r"eta: (\S+)\s+iter: (\d+)")  # detectron2's CommonMetricPrinter
 DATA_PREFIX = "long_tail"  # DATASETS.SYNTHETIC.PREFIX of the configs in configs/LongTail-Synthetic
 
 
@@ -55,6 +57,29 @@ class SetSize:
             "profile": "lvis",
         }
 
+
+# The benchmark's sizes (benchmarks/long_tail.py --size; the demo trains the smoke size).
+SIZES = {
+    # 100 classes: 28 rare, 38 common, 34 frequent (6,807 class-images over 3 objects an image
+    # need >= 2,269 images); ~2 min a run on 2 CPU cores
+    "smoke": SetSize(
+        config="configs/LongTail-Synthetic/smoke_faster_rcnn_R_18_FPN.yaml",
+        num_classes=100,
+        num_train_images=2400,
+        num_val_images=600,
+        image_size=64,
+        max_images_per_class=200,
+    ),
+    # 300 classes: 84 rare, 115 common, 101 frequent (needs >= 12,677 images)
+    "gpu": SetSize(
+        config="configs/LongTail-Synthetic/gpu_mask_rcnn_R_50_FPN.yaml",
+        num_classes=300,
+        num_train_images=13000,
+        num_val_images=2000,
+        image_size=192,
+        max_images_per_class=600,
+    ),
+}
 
 # Config options of each loss over the size's config (label -> opts). The labels are the ones
 # eql.run_summary reads back from a run's config.yaml.
@@ -224,7 +249,30 @@ def is_complete(run_dir: str) -> bool:
     return True
 
 
-def train_run(sweep: Sweep, label: str, seed: int) -> float:
+def _run_child(
+    cmd: List[str], log_path: str, what: str, progress: Optional[Callable[[str], None]] = None
+) -> None:
+    """Runs ``cmd`` with its output in ``log_path`` (its progress lines, "iter 99, eta 0:01:40",
+    to ``progress`` when given); a failure raises SweepError with the end of the log."""
+    with open(log_path, "w") as log:
+        child = subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=REPO, text=True
+        )
+        for line in child.stdout:
+            log.write(line)
+            found = PROGRESS_LINE.search(line) if progress else None
+            if found:
+                progress(f"iter {found.group(2)}, eta {found.group(1)}")
+        returncode = child.wait()
+    if returncode:
+        with open(log_path) as f:
+            tail = f.read()[-2000:]
+        raise SweepError(f"{what} failed (exit code {returncode}); its log is {log_path}:\n{tail}")
+
+
+def train_run(
+    sweep: Sweep, label: str, seed: int, progress: Optional[Callable[[str], None]] = None
+) -> float:
     """Trains and evaluates one run in a child process (an unfinished folder is started over);
     its output goes to ``<run>/train.log``. Returns the seconds it took."""
     run_dir = sweep.run_dir(label, seed)
@@ -232,22 +280,19 @@ def train_run(sweep: Sweep, label: str, seed: int) -> float:
     os.makedirs(run_dir)
     cmd = [sys.executable, TRAIN_NET, "--config-file", os.path.join(REPO, sweep.size.config)]
     cmd += sweep.opts(label, seed)
-    log_path = os.path.join(run_dir, "train.log")
     start = time.time()
-    with open(log_path, "w") as log:
-        done = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
-    if done.returncode or not is_complete(run_dir):
-        with open(log_path) as f:
-            tail = f.read()[-2000:]
-        raise SweepError(
-            f"run {label} seed {seed} failed (exit code {done.returncode}); its log is "
-            f"{log_path}:\n{tail}"
-        )
+    log_path = os.path.join(run_dir, "train.log")
+    _run_child(cmd, log_path, f"run {label} seed {seed}", progress)
+    if not is_complete(run_dir):
+        raise SweepError(f"{run_dir}: the run ended without an evaluation (see {log_path})")
     return time.time() - start
 
 
 def run_sweep(
-    sweep: Sweep, max_runs: Optional[int] = None, log: Callable[[str], None] = print
+    sweep: Sweep,
+    max_runs: Optional[int] = None,
+    log: Callable[[str], None] = print,
+    progress: Optional[Callable[[str], None]] = None,
 ) -> List[Run]:
     """Trains the runs not done yet (at most ``max_runs`` of them) and returns every finished
     run, each with its label and seed read back from its folder."""
@@ -261,9 +306,46 @@ def run_sweep(
         log(f"{done_before} of {len(sweep.runs)} runs already done in {sweep.output_dir}")
     for k, (label, seed) in enumerate(todo[:max_runs] if max_runs is not None else todo):
         log(f"[{done_before + k + 1}/{len(sweep.runs)}] training {label} seed {seed} ...")
-        seconds = train_run(sweep, label, seed)
+        seconds = train_run(sweep, label, seed, progress)
         log(f"    done in {seconds:.0f} s: {sweep.run_dir(label, seed)}")
     return finished_runs(sweep)
+
+
+def evaluate_again(
+    sweep: Sweep, tag: str, opts: Sequence[str], log: Callable[[str], None] = print
+) -> List[Run]:
+    """Evaluates every finished run's final model again with other test options (e.g.
+    ``TEST.LVIS.AP_FIXED True``) into ``<run>/eval_<tag>`` (kept once done) and returns these
+    evaluations as runs. ``<out>/eval_<tag>.json`` holds the options; other ones for the same tag
+    are refused."""
+    if not tag or not tag.replace("_", "").replace("-", "").isalnum():
+        raise SweepError(f"--eval-tag: letters, digits, '-' and '_' only, got {tag!r}")
+    path = os.path.join(sweep.output_dir, f"eval_{tag}.json")
+    if os.path.isfile(path):
+        from .io_utils import read_json
+
+        found = read_json(path, SweepError)
+        if found != list(opts):
+            raise SweepError(f"{path}: tag {tag!r} was evaluated with {found}, not {list(opts)}")
+    else:
+        write_json_atomic(path, list(opts))
+    out = []
+    for run in finished_runs(sweep):
+        target = os.path.join(run.path, f"eval_{tag}")
+        if not is_complete(target):
+            log(f"evaluating {run.label} seed {run.seed} again ({tag}) ...")
+            shutil.rmtree(target, ignore_errors=True)
+            os.makedirs(target)
+            cmd = [sys.executable, TRAIN_NET, "--eval-only"]
+            cmd += ["--config-file", os.path.join(run.path, "config.yaml")]
+            cmd += ["MODEL.WEIGHTS", os.path.join(run.path, "model_final.pth")]
+            cmd += ["MODEL.EQL.GRADIENT_STATS.PERIOD", "0", *opts, "OUTPUT_DIR", target]
+            what = f"evaluation {tag} of {run.label} seed {run.seed}"
+            _run_child(cmd, os.path.join(target, "eval.log"), what)
+        if not is_complete(target):
+            raise SweepError(f"{target}: the evaluation wrote no metrics (see eval.log there)")
+        out.append(Run(run.label, run.seed, final_metrics(target), target))
+    return out
 
 
 def finished_runs(sweep: Sweep) -> List[Run]:

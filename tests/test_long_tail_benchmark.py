@@ -139,9 +139,10 @@ def test_smoke_sweep_end_to_end_and_resume(tmp_path, monkeypatch, capsys):
     assert "3 of 4 runs already done" in printed and "still to train" not in printed
     for k, content in first.items():  # finished runs untouched
         assert (runs[k] / "metrics.json").read_bytes() == content
-    assert not (runs["eql", 1] / "last_checkpoint").exists()  # trained again from the start
+    # trained again from the start (the stale pointer replaced by the new run's final model)
+    assert (runs["eql", 1] / "last_checkpoint").read_text() == "model_final.pth"
     last = [json.loads(x) for x in (runs["eql", 1] / "metrics.json").read_text().splitlines()]
-    assert last[0]["iteration"] != 2 and "bbox/APr" in last[-1] and last[-1]["iteration"] == 5
+    assert last[0]["iteration"] == 5 and "bbox/APr" in last[-1]  # 6 iterations, then evaluated
 
     table = (out / "summary.md").read_text()
     assert table in printed
@@ -160,6 +161,53 @@ def test_smoke_sweep_end_to_end_and_resume(tmp_path, monkeypatch, capsys):
         assert stats["loss"] == label and stats["iteration"] == 5
         assert len(stats["classes"]["frequency"]) == 12
 
+    # the same models evaluated again under another protocol (--eval-only writes metrics.json)
+    tag = ["--eval-tag", "cap5", "--eval-opts", "TEST.DETECTIONS_PER_IMAGE", "5"]
+    assert bench.main(args + ["--max-iter", "6"] + tag) == 0
+    assert "evaluating eql seed 1 again (cap5)" in capsys.readouterr().out
+    for key, run in runs.items():
+        evaluated = load_run(f"x={run / 'eval_cap5'}").metrics
+        assert set(evaluated) == set(load_run(str(run)).metrics)
+        cfg = (run / "eval_cap5" / "config.yaml").read_text()
+        assert "DETECTIONS_PER_IMAGE: 5\n" in cfg and f"SEED: {key[1]}\n" in cfg
+    assert (out / "summary_cap5.md").read_text().count(" | 2 | ") == 2
+    assert (
+        bench.main(args + ["--max-iter", "6", "--eval-tag", "cap5", "--eval-opts", "X", "1"]) == 2
+    )
+    assert "eval_cap5.json: tag 'cap5' was evaluated with" in capsys.readouterr().err
+
     # another schedule in the same folder is refused, nothing trained
     assert bench.main(args + ["--max-iter", "7"] + opts) == 2
     assert "max_iter" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_demo_trains_both_losses_prints_the_difference_and_the_picture(
+    tmp_path, monkeypatch, capsys
+):
+    import importlib
+
+    from eql import long_tail_sweep
+
+    monkeypatch.setitem(long_tail_sweep.SIZES, "smoke", TINY)
+    spec = importlib.util.spec_from_file_location("demo", os.path.join(REPO, "tools", "demo.py"))
+    demo = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(demo)
+    out = tmp_path / "demo"
+    assert demo.main(["--output-dir", str(out), "--max-iter", "4", "--seed", "2"]) == 0
+    printed = capsys.readouterr().out
+    # detectron2 prints the last iteration's line: the demo's progress line from it
+    assert "    iter 3, eta 0:00:00 of 4\n" in printed
+    from eql.run_summary import load_run
+
+    ce, eql = (load_run(str(out / "runs" / x / "seed2")) for x in ("sigmoid_ce", "eql"))
+    assert ce.seed == eql.seed == 2
+    table = (out / "results.md").read_text()
+    assert table.strip() in printed
+    diff_row = table.strip().splitlines()[-1]
+    expected = eql.metrics["bbox/APr"] - ce.metrics["bbox/APr"]
+    assert diff_row.startswith("| eql - sigmoid_ce") and f"{expected:+.1f}" in diff_row
+    assert (out / "gradient_ratio.png").read_bytes()[:4] == b"\x89PNG"
+    # a second call reuses both runs
+    assert demo.main(["--output-dir", str(out), "--max-iter", "4", "--seed", "2"]) == 0
+    assert "2 of 2 runs already done" in capsys.readouterr().out

@@ -23,7 +23,7 @@ from eql.checkpoint import EQLCheckpointer
 from eql.config import load_config
 from eql.data import register_synthetic_lvis
 from eql.data.synthetic_semseg import register_synthetic_semseg
-from eql.engine import Trainer, write_results_to_tensorboard
+from eql.engine import Trainer, write_eval_results
 from eql.errors import UserError
 from eql.model_zoo import ModelZooError
 from eql.validation import validate_run
@@ -79,7 +79,7 @@ def main(args):
         res = Trainer.test(cfg, model)
         if comm.is_main_process():
             verify_results(cfg, res)
-            write_results_to_tensorboard(cfg.OUTPUT_DIR, res)
+            write_eval_results(cfg.OUTPUT_DIR, res)
         return res
     trainer = Trainer(cfg)
     trainer.resume_or_load(resume=args.resume)
