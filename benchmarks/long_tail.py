@@ -16,11 +16,13 @@ kept, an interrupted one is trained again from its start (see eql/long_tail_swee
 trains at most that many runs per call (for time-limited machines). --eval-tag / --eval-opts
 evaluate the finished runs' models again under other test settings, e.g. LVIS's AP-fixed protocol:
 
-    python benchmarks/long_tail.py --size smoke --eval-tag fixed --eval-opts TEST.LVIS.AP_FIXED True
+    python benchmarks/long_tail.py --size smoke --eval-tag fixed \
+        --eval-opts "TEST.LVIS.AP_FIXED True"
 """
 
 import argparse
 import os
+import shlex
 import sys
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -67,9 +69,8 @@ def parse_args(argv):
     )
     p.add_argument(
         "--eval-opts",
-        nargs="+",
-        default=[],
-        help="test options of --eval-tag, e.g. TEST.LVIS.AP_FIXED True",
+        default="",
+        help='test options of --eval-tag, one string, e.g. "TEST.LVIS.AP_FIXED True"',
     )
     p.add_argument("opts", nargs=argparse.REMAINDER, help="more config options for every run")
     return p.parse_args(argv)
@@ -149,9 +150,9 @@ def main(argv=None) -> int:
         + (f" and {picture}" if picture else "")
     )
     if a.eval_tag:
-        again = evaluate_again(sweep, a.eval_tag, a.eval_opts)
+        again = evaluate_again(sweep, a.eval_tag, shlex.split(a.eval_opts))
         table = write_summary(sweep, again, a.task, a.eval_tag)
-        print(f"\nthe same models evaluated with {' '.join(a.eval_opts)} ({a.eval_tag}):\n")
+        print(f"\nthe same models evaluated with {a.eval_opts} ({a.eval_tag}):\n")
         print(table, end="")
         print(f"\nwrote {sweep.output_dir}/summary_{a.eval_tag}.{{md,csv,png}}")
     if missing:

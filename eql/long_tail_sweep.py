@@ -2,12 +2,12 @@
 synthetic set, every loss trained on it with the same config and schedule for several seeds, each
 run a ``tools/train_net.py`` process of its own (``<out>/runs/<label>/seed<k>``).
 
-A sweep resumes: a run whose ``metrics.json`` holds its final evaluation is kept; a run folder
-without one (an interrupted run) is deleted and trained again from the start, so that every run of
-the table is one uninterrupted, seeded training (detectron2's ``--resume`` restarts the data stream
-and the random generators: a resumed run is not the run it would have been). ``<out>/sweep.json``
-records what the runs depend on (the set, the config, the schedule); a later call with other
-values is refused rather than mixing runs of two settings in one table.
+A sweep resumes: a run whose ``metrics.json`` holds its final evaluation is kept; an interrupted
+run goes on from its last checkpoint with ``--resume`` (eql's resume is exact: the same weights as
+one uninterrupted run, README "Training and evaluation"), and a run folder without a checkpoint is
+trained again from its start. ``<out>/sweep.json`` records what the runs depend on (the set, the
+config, the schedule); a later call with other values is refused rather than mixing runs of two
+settings in one table.
 """
 
 import json
@@ -20,120 +20,25 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Sequence
 
-from .errors import UserError
 from .io_utils import write_json_atomic
+from .long_tail_sizes import (  # noqa: F401  (re-exported: the sweep's vocabulary)
+    FED_CLASS_FRACTION,
+    LOSS_OPTS,
+    REPO,
+    RFS_THRESHOLD_IMAGES,
+    SIGMOID_LABELS,
+    SIZES,
+    SetSize,
+    SweepError,
+    merged_config_digest,
+    variant_opts,
+    with_rfs,
+)
 from .run_summary import Run, RunError, final_metrics, load_run
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRAIN_NET = os.path.join(REPO, "tools", "train_net.py")
 PROGRESS_LINE = re.compile(r"eta: (\S+)\s+iter: (\d+)")  # detectron2's CommonMetricPrinter
 DATA_PREFIX = "long_tail"  # DATASETS.SYNTHETIC.PREFIX of the configs in configs/LongTail-Synthetic
-
-
-class SweepError(UserError):
-    """A sweep cannot go on (settings changed, a run failed); the message names the file or key."""
-
-
-@dataclass(frozen=True)
-class SetSize:
-    """One size of the benchmark: the generated set and the config trained on it."""
-
-    config: str  # relative to the repository
-    num_classes: int
-    num_train_images: int
-    num_val_images: int
-    image_size: int
-    max_images_per_class: int  # the most frequent class's training images (LVIS profile)
-    data_seed: int = 0
-
-    def data_params(self) -> Dict:
-        return {
-            "num_classes": self.num_classes,
-            "num_train_images": self.num_train_images,
-            "num_val_images": self.num_val_images,
-            "image_size": self.image_size,
-            "max_images_per_class": self.max_images_per_class,
-            "seed": self.data_seed,
-            "profile": "lvis",
-        }
-
-
-# The benchmark's sizes (benchmarks/long_tail.py --size; the demo trains the smoke size).
-SIZES = {
-    # 100 classes: 28 rare, 38 common, 34 frequent (6,807 class-images over 3 objects an image
-    # need >= 2,269 images); ~2 min a run on 2 CPU cores
-    "smoke": SetSize(
-        config="configs/LongTail-Synthetic/smoke_faster_rcnn_R_18_FPN.yaml",
-        num_classes=100,
-        num_train_images=2400,
-        num_val_images=600,
-        image_size=64,
-        max_images_per_class=200,
-    ),
-    # 300 classes: 84 rare, 115 common, 101 frequent (needs >= 12,677 images)
-    "gpu": SetSize(
-        config="configs/LongTail-Synthetic/gpu_mask_rcnn_R_50_FPN.yaml",
-        num_classes=300,
-        num_train_images=13000,
-        num_val_images=2000,
-        image_size=192,
-        max_images_per_class=600,
-    ),
-}
-
-# Config options of each loss over the size's config (label -> opts). The labels are the ones
-# eql.run_summary reads back from a run's config.yaml.
-LOSS_OPTS: Dict[str, List[str]] = {
-    "sigmoid_ce": ["MODEL.EQL.LOSS", "sigmoid_ce"],
-    "eql": ["MODEL.EQL.LOSS", "eql"],
-    "eqlv2": ["MODEL.EQL.LOSS", "eqlv2", "MODEL.EQL.PRIOR_PROB", "0.0"],
-    "softmax_ce": [  # detectron2's own predictor
-        "MODEL.ROI_HEADS.NAME",
-        "StandardROIHeads",
-        "MODEL.ROI_BOX_HEAD.USE_SIGMOID_CE",
-        "False",
-    ],
-    "seesaw": [
-        "MODEL.EQL.LOSS",
-        "seesaw",
-        "MODEL.EQL.PRIOR_PROB",
-        "0.0",
-        "MODEL.EQL.CLASSIFIER",
-        "cosine",
-    ],
-    "sigmoid_ce_fed": ["MODEL.EQL.LOSS", "sigmoid_ce", "MODEL.ROI_BOX_HEAD.USE_FED_LOSS", "True"],
-}
-SIGMOID_LABELS = ("sigmoid_ce", "eql", "eqlv2", "sigmoid_ce_fed")  # they record gradients
-# LVIS: RFS threshold 0.001 on ~100k images and the federated loss's 50 of 1,203 classes; the
-# benchmark keeps these as image and class counts: 100 images, and 50 / 1,203 of the classes.
-RFS_THRESHOLD_IMAGES = 100
-FED_CLASS_FRACTION = 50 / 1203
-
-
-def variant_opts(label: str, size: SetSize) -> List[str]:
-    """The config options of a label: a loss of LOSS_OPTS, optionally with "_rfs" (repeat-factor
-    sampling at LVIS's threshold in images) inserted before "_fed" or appended."""
-    rfs = "_rfs" in label
-    loss = label.replace("_rfs", "")
-    if loss not in LOSS_OPTS:
-        raise SweepError(f"--losses: unknown loss {label!r}; choose from {sorted(LOSS_OPTS)}")
-    opts = list(LOSS_OPTS[loss])
-    if loss.endswith("_fed"):
-        num = max(1, round(FED_CLASS_FRACTION * size.num_classes))
-        opts += ["MODEL.ROI_BOX_HEAD.FED_LOSS_NUM_CLASSES", str(num)]
-    if rfs:
-        threshold = RFS_THRESHOLD_IMAGES / size.num_train_images
-        opts += [
-            "DATALOADER.SAMPLER_TRAIN",
-            "RepeatFactorTrainingSampler",
-            "DATALOADER.REPEAT_THRESHOLD",
-            f"{threshold:.6g}",
-        ]
-    return opts
-
-
-def with_rfs(label: str) -> str:
-    return label.replace("_fed", "_rfs_fed") if label.endswith("_fed") else label + "_rfs"
 
 
 @dataclass
@@ -171,6 +76,7 @@ class Sweep:
             "size": self.size_name,
             "data": self.size.data_params(),
             "config": self.size.config,
+            "config_sha256": merged_config_digest(self.size.config),
             "max_iter": self.max_iter,
             "extra_opts": list(self.extra_opts),
         }
@@ -250,11 +156,15 @@ def is_complete(run_dir: str) -> bool:
 
 
 def _run_child(
-    cmd: List[str], log_path: str, what: str, progress: Optional[Callable[[str], None]] = None
+    cmd: List[str],
+    log_path: str,
+    what: str,
+    progress: Optional[Callable[[str], None]] = None,
+    append: bool = False,
 ) -> None:
     """Runs ``cmd`` with its output in ``log_path`` (its progress lines, "iter 99, eta 0:01:40",
     to ``progress`` when given); a failure raises SweepError with the end of the log."""
-    with open(log_path, "w") as log:
+    with open(log_path, "a" if append else "w") as log:
         child = subprocess.Popen(
             cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=REPO, text=True
         )
@@ -270,19 +180,38 @@ def _run_child(
         raise SweepError(f"{what} failed (exit code {returncode}); its log is {log_path}:\n{tail}")
 
 
+def resumable_checkpoint(run_dir: str) -> str:
+    """The checkpoint an interrupted run goes on from ('' when there is none to use)."""
+    pointer = os.path.join(run_dir, "last_checkpoint")
+    if not os.path.isfile(pointer) or not os.path.isfile(os.path.join(run_dir, "config.yaml")):
+        return ""
+    with open(pointer) as f:
+        name = f.read().strip()
+    return name if name and os.path.isfile(os.path.join(run_dir, name)) else ""
+
+
 def train_run(
-    sweep: Sweep, label: str, seed: int, progress: Optional[Callable[[str], None]] = None
+    sweep: Sweep,
+    label: str,
+    seed: int,
+    progress: Optional[Callable[[str], None]] = None,
+    log: Callable[[str], None] = print,
 ) -> float:
-    """Trains and evaluates one run in a child process (an unfinished folder is started over);
-    its output goes to ``<run>/train.log``. Returns the seconds it took."""
+    """Trains and evaluates one run in a child process: from its last checkpoint when an
+    interrupted run left one, else from the start in an emptied folder. Its output goes to
+    ``<run>/train.log``. Returns the seconds it took."""
     run_dir = sweep.run_dir(label, seed)
-    shutil.rmtree(run_dir, ignore_errors=True)
-    os.makedirs(run_dir)
+    checkpoint = resumable_checkpoint(run_dir)
+    if checkpoint:
+        log(f"    resuming from {checkpoint}")
+    else:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        os.makedirs(run_dir)
     cmd = [sys.executable, TRAIN_NET, "--config-file", os.path.join(REPO, sweep.size.config)]
-    cmd += sweep.opts(label, seed)
+    cmd += (["--resume"] if checkpoint else []) + sweep.opts(label, seed)
     start = time.time()
     log_path = os.path.join(run_dir, "train.log")
-    _run_child(cmd, log_path, f"run {label} seed {seed}", progress)
+    _run_child(cmd, log_path, f"run {label} seed {seed}", progress, append=bool(checkpoint))
     if not is_complete(run_dir):
         raise SweepError(f"{run_dir}: the run ended without an evaluation (see {log_path})")
     return time.time() - start
@@ -306,7 +235,7 @@ def run_sweep(
         log(f"{done_before} of {len(sweep.runs)} runs already done in {sweep.output_dir}")
     for k, (label, seed) in enumerate(todo[:max_runs] if max_runs is not None else todo):
         log(f"[{done_before + k + 1}/{len(sweep.runs)}] training {label} seed {seed} ...")
-        seconds = train_run(sweep, label, seed, progress)
+        seconds = train_run(sweep, label, seed, progress, log)
         log(f"    done in {seconds:.0f} s: {sweep.run_dir(label, seed)}")
     return finished_runs(sweep)
 

@@ -1,11 +1,13 @@
 """benchmarks/long_tail.py and eql/long_tail_sweep.py: every loss variant's options build a valid
 model config, the sweep's settings guard, and (slow) the smoke size end to end on a small set: two
-losses x two seeds, stopped after three runs, an interrupted fourth run trained again from its
-start, the finished runs kept untouched."""
+losses x two seeds, stopped after three runs; interrupted runs resumed from their checkpoint or
+trained again (no checkpoint) end with the metrics of uninterrupted runs; finished runs untouched.
+"""
 
 import importlib.util
 import json
 import os
+import shutil
 
 import pytest
 from conftest import REPO
@@ -48,12 +50,12 @@ def test_variant_options_follow_lvis_settings():
         "DATALOADER.SAMPLER_TRAIN",
         "RepeatFactorTrainingSampler",
         "DATALOADER.REPEAT_THRESHOLD",
-        "0.0416667",  # LVIS's 100 images of the 2,400
+        "0.1",  # LVIS's 100 images of the 1,000
     ]
     fed = variant_opts(with_rfs("sigmoid_ce_fed"), size)
     assert with_rfs("sigmoid_ce_fed") == "sigmoid_ce_rfs_fed"
-    # 50 of LVIS's 1,203 classes -> 4 of 100
-    assert fed[fed.index("MODEL.ROI_BOX_HEAD.FED_LOSS_NUM_CLASSES") + 1] == "4"
+    # 50 of LVIS's 1,203 classes -> 2 of 50
+    assert fed[fed.index("MODEL.ROI_BOX_HEAD.FED_LOSS_NUM_CLASSES") + 1] == "2"
     assert "RepeatFactorTrainingSampler" in fed
     with pytest.raises(SweepError, match="unknown loss 'focal'"):
         variant_opts("focal", size)
@@ -63,7 +65,7 @@ def test_variant_options_follow_lvis_settings():
     ]  # fmt: skip
 
 
-@pytest.mark.parametrize("size_name", ["smoke", "gpu"])
+@pytest.mark.parametrize("size_name", ["smoke", "demo", "gpu"])
 def test_every_variant_is_a_valid_config_whose_label_reads_back(size_name, tmp_path):
     """Each label's options load and pass eql's start-up validation on the size's config; the
     model builds (smoke); run_summary reads the same label back from the written config.yaml."""
@@ -98,13 +100,13 @@ def test_every_variant_is_a_valid_config_whose_label_reads_back(size_name, tmp_p
         )  # fmt: skip
         register_synthetic_lvis(sweep.data_root, "long_tail")
         # C + 1 logits (background), C + 2 with Seesaw's objectness
-        for label, logits in (("eql", 101), ("softmax_ce", 101), ("seesaw", 102),
-                              ("sigmoid_ce_fed", 101)):  # fmt: skip
+        for label, logits in (("eql", 51), ("softmax_ce", 51), ("seesaw", 52),
+                              ("sigmoid_ce_fed", 51)):  # fmt: skip
             opts = sweep.opts(label, 3) + ["MODEL.DEVICE", "cpu"]
             model = build_model(load_config(os.path.join(REPO, size.config), opts))
             assert model.roi_heads.box_predictor.cls_score.out_features == logits
-            if label == "eql":  # tail: the 28 rare and 38 common classes (< 101 images)
-                assert "tail=66," in repr(model.roi_heads.box_predictor.cls_loss)
+            if label == "eql":  # tail: the 14 rare and 19 common classes (< 101 images)
+                assert "tail=33," in repr(model.roi_heads.box_predictor.cls_loss)
 
 
 def test_settings_of_a_folder_cannot_change(tmp_path):
@@ -113,43 +115,64 @@ def test_settings_of_a_folder_cannot_change(tmp_path):
     check_settings(Sweep(str(tmp_path), "smoke", TINY, ["eql", "eqlv2"], [0, 1], max_iter=10))
     with pytest.raises(SweepError, match=r"sweep.json: .*\(max_iter: \[10\] there, \[20\] now\)"):
         check_settings(Sweep(str(tmp_path), "smoke", TINY, ["eql"], [0], max_iter=20))
+    # the same size with another merged config (a yaml edited since) is refused too
+    found = json.loads((tmp_path / "sweep.json").read_text())
+    (tmp_path / "sweep.json").write_text(json.dumps(dict(found, config_sha256="0" * 64)))
+    with pytest.raises(SweepError, match=r"\(config_sha256: \['0000"):
+        check_settings(sweep)
 
 
 @pytest.mark.slow
 def test_smoke_sweep_end_to_end_and_resume(tmp_path, monkeypatch, capsys):
+    from eql.run_summary import load_run
+
     bench = _benchmark()
     monkeypatch.setitem(bench.SIZES, "smoke", TINY)
     out = tmp_path / "sweep"
     args = ["--losses", "sigmoid_ce", "eql", "--seeds", "2", "--output-dir", str(out)]
-    opts = ["TEST.DETECTIONS_PER_IMAGE", "20"]  # config options come last
+    # config options come last; a checkpoint every 3 iterations lets interrupted runs resume
+    opts = ["TEST.DETECTIONS_PER_IMAGE", "20", "SOLVER.CHECKPOINT_PERIOD", "3"]
     assert bench.main(args + ["--max-iter", "6", "--max-runs", "3"] + opts) == 0
     printed = capsys.readouterr().out
     assert "1 of 4 runs still to train" in printed
     runs = {(label, s): out / "runs" / label / f"seed{s}" for label in ("sigmoid_ce", "eql")
             for s in (0, 1)}  # fmt: skip
-    first = {k: (p / "metrics.json").read_bytes() for k, p in runs.items() if k != ("eql", 1)}
-    assert len(first) == 3 and not (runs["eql", 1] / "metrics.json").exists()
-    # an interrupted fourth run: training lines, a checkpoint pointer, no evaluation
-    runs["eql", 1].mkdir(parents=True)
-    (runs["eql", 1] / "metrics.json").write_text(json.dumps({"iteration": 2, "loss": 1.0}) + "\n")
-    (runs["eql", 1] / "last_checkpoint").write_text("model_0000002.pth")
-
+    assert not (runs["eql", 1] / "metrics.json").exists()
     assert bench.main(args + ["--max-iter", "6"] + opts) == 0
     printed = capsys.readouterr().out
     assert "3 of 4 runs already done" in printed and "still to train" not in printed
-    for k, content in first.items():  # finished runs untouched
-        assert (runs[k] / "metrics.json").read_bytes() == content
-    # trained again from the start (the stale pointer replaced by the new run's final model)
-    assert (runs["eql", 1] / "last_checkpoint").read_text() == "model_final.pth"
-    last = [json.loads(x) for x in (runs["eql", 1] / "metrics.json").read_text().splitlines()]
-    assert last[0]["iteration"] == 5 and "bbox/APr" in last[-1]  # 6 iterations, then evaluated
+
+    def final(run):
+        return load_run(str(run)).metrics
+
+    finished = {k: final(p) for k, p in runs.items()}
+    untouched = (runs["sigmoid_ce", 0] / "metrics.json").read_bytes()
+    # two interruptions: eql seed 1 after its checkpoint at iteration 3 (the final model, its
+    # evaluation and its log lines gone), sigmoid_ce seed 1 before any checkpoint
+    interrupted = runs["eql", 1]
+    for name in ("model_final.pth", "model_0000005.pth"):
+        (interrupted / name).unlink()
+    (interrupted / "last_checkpoint").write_text("model_0000002.pth")
+    (interrupted / "metrics.json").write_text("")
+    early = runs["sigmoid_ce", 1]
+    for f in early.iterdir():
+        if f.name not in ("config.yaml", "log.txt"):
+            f.unlink() if f.is_file() else shutil.rmtree(f)
+    (early / "metrics.json").write_text(json.dumps({"iteration": 1, "total_loss": 1.0}) + "\n")
+
+    assert bench.main(args + ["--max-iter", "6"] + opts) == 0
+    printed = capsys.readouterr().out
+    assert "2 of 4 runs already done" in printed and "resuming from model_0000002.pth" in printed
+    assert (runs["sigmoid_ce", 0] / "metrics.json").read_bytes() == untouched
+    # exact resume: the same final metrics as the uninterrupted runs, bit for bit
+    assert final(interrupted) == finished["eql", 1] and final(early) == finished["sigmoid_ce", 1]
+    lines = [json.loads(x) for x in (interrupted / "metrics.json").read_text().splitlines()]
+    assert lines[0]["iteration"] == 5 and "bbox/APr" in lines[-1]  # iterations 3-5 only
 
     table = (out / "summary.md").read_text()
     assert table in printed
     lines = table.splitlines()
     assert lines[2].startswith("| sigmoid_ce | 2 |") and lines[3].startswith("| eql | 2 |")
-    from eql.run_summary import load_run
-
     eql_aprs = [load_run(str(runs["eql", s])).metrics["bbox/APr"] for s in (0, 1)]
     assert f"{sum(eql_aprs) / 2:.2f} ± " in lines[3]
     csv_lines = (out / "summary.csv").read_text().splitlines()
@@ -162,8 +185,8 @@ def test_smoke_sweep_end_to_end_and_resume(tmp_path, monkeypatch, capsys):
         assert len(stats["classes"]["frequency"]) == 12
 
     # the same models evaluated again under another protocol (--eval-only writes metrics.json)
-    tag = ["--eval-tag", "cap5", "--eval-opts", "TEST.DETECTIONS_PER_IMAGE", "5"]
-    assert bench.main(args + ["--max-iter", "6"] + tag) == 0
+    tag = ["--eval-tag", "cap5", "--eval-opts", "TEST.DETECTIONS_PER_IMAGE 5"]
+    assert bench.main(args + ["--max-iter", "6"] + tag + opts) == 0
     assert "evaluating eql seed 1 again (cap5)" in capsys.readouterr().out
     for key, run in runs.items():
         evaluated = load_run(f"x={run / 'eval_cap5'}").metrics
@@ -171,9 +194,8 @@ def test_smoke_sweep_end_to_end_and_resume(tmp_path, monkeypatch, capsys):
         cfg = (run / "eval_cap5" / "config.yaml").read_text()
         assert "DETECTIONS_PER_IMAGE: 5\n" in cfg and f"SEED: {key[1]}\n" in cfg
     assert (out / "summary_cap5.md").read_text().count(" | 2 | ") == 2
-    assert (
-        bench.main(args + ["--max-iter", "6", "--eval-tag", "cap5", "--eval-opts", "X", "1"]) == 2
-    )
+    other = ["--eval-tag", "cap5", "--eval-opts", "TEST.DETECTIONS_PER_IMAGE 7"]
+    assert bench.main(args + ["--max-iter", "6"] + other + opts) == 2
     assert "eval_cap5.json: tag 'cap5' was evaluated with" in capsys.readouterr().err
 
     # another schedule in the same folder is refused, nothing trained
@@ -189,7 +211,7 @@ def test_demo_trains_both_losses_prints_the_difference_and_the_picture(
 
     from eql import long_tail_sweep
 
-    monkeypatch.setitem(long_tail_sweep.SIZES, "smoke", TINY)
+    monkeypatch.setitem(long_tail_sweep.SIZES, "demo", TINY)
     spec = importlib.util.spec_from_file_location("demo", os.path.join(REPO, "tools", "demo.py"))
     demo = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(demo)

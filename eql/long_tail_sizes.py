@@ -1,0 +1,137 @@
+"""What the long-tail benchmark trains (:mod:`eql.long_tail_sweep`): its set sizes with their
+configs, and each loss variant's config options, with LVIS's settings kept as counts (EQL's tail,
+the RFS threshold in images, the federated loss's share of the classes)."""
+
+import os
+from dataclasses import dataclass
+from typing import Dict, List
+
+from .errors import UserError
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+class SweepError(UserError):
+    """A sweep cannot go on (settings changed, a run failed); the message names the file or key."""
+
+
+@dataclass(frozen=True)
+class SetSize:
+    """One size of the benchmark: the generated set and the config trained on it."""
+
+    config: str  # relative to the repository
+    num_classes: int
+    num_train_images: int
+    num_val_images: int
+    image_size: int
+    max_images_per_class: int  # the most frequent class's training images (LVIS profile)
+    data_seed: int = 0
+
+    def data_params(self) -> Dict:
+        return {
+            "num_classes": self.num_classes,
+            "num_train_images": self.num_train_images,
+            "num_val_images": self.num_val_images,
+            "image_size": self.image_size,
+            "max_images_per_class": self.max_images_per_class,
+            "seed": self.data_seed,
+            "profile": "lvis",
+        }
+
+
+# The benchmark's sizes (benchmarks/long_tail.py --size; the demo trains the smoke size).
+SIZES = {
+    # 50 classes: 14 rare, 19 common, 17 frequent (2,986 class-images over 3 objects an image need
+    # >= 996 images); ~2 minutes a run on 2 CPU cores
+    "smoke": SetSize(
+        config="configs/LongTail-Synthetic/smoke_faster_rcnn_R_18_FPN.yaml",
+        num_classes=50,
+        num_train_images=1000,
+        num_val_images=400,
+        image_size=64,
+        max_images_per_class=150,
+    ),
+    # the same set, trained twice as long (~4 minutes a run): tools/demo.py
+    "demo": SetSize(
+        config="configs/LongTail-Synthetic/demo_faster_rcnn_R_18_FPN.yaml",
+        num_classes=50,
+        num_train_images=1000,
+        num_val_images=400,
+        image_size=64,
+        max_images_per_class=150,
+    ),
+    # 300 classes: 84 rare, 115 common, 101 frequent (38,030 class-images: >= 12,677 images)
+    "gpu": SetSize(
+        config="configs/LongTail-Synthetic/gpu_mask_rcnn_R_50_FPN.yaml",
+        num_classes=300,
+        num_train_images=13000,
+        num_val_images=2000,
+        image_size=192,
+        max_images_per_class=600,
+    ),
+}
+
+# Config options of each loss over the size's config (label -> opts). The labels are the ones
+# eql.run_summary reads back from a run's config.yaml.
+LOSS_OPTS: Dict[str, List[str]] = {
+    "sigmoid_ce": ["MODEL.EQL.LOSS", "sigmoid_ce"],
+    "eql": ["MODEL.EQL.LOSS", "eql"],
+    "eqlv2": ["MODEL.EQL.LOSS", "eqlv2", "MODEL.EQL.PRIOR_PROB", "0.0"],
+    "softmax_ce": [  # detectron2's own predictor
+        "MODEL.ROI_HEADS.NAME",
+        "StandardROIHeads",
+        "MODEL.ROI_BOX_HEAD.USE_SIGMOID_CE",
+        "False",
+    ],
+    "seesaw": [
+        "MODEL.EQL.LOSS",
+        "seesaw",
+        "MODEL.EQL.PRIOR_PROB",
+        "0.0",
+        "MODEL.EQL.CLASSIFIER",
+        "cosine",
+    ],
+    "sigmoid_ce_fed": ["MODEL.EQL.LOSS", "sigmoid_ce", "MODEL.ROI_BOX_HEAD.USE_FED_LOSS", "True"],
+}
+SIGMOID_LABELS = ("sigmoid_ce", "eql", "eqlv2", "sigmoid_ce_fed")  # they record gradients
+# LVIS: RFS threshold 0.001 on ~100k images and the federated loss's 50 of 1,203 classes; the
+# benchmark keeps these as image and class counts: 100 images, and 50 / 1,203 of the classes.
+RFS_THRESHOLD_IMAGES = 100
+FED_CLASS_FRACTION = 50 / 1203
+
+
+def merged_config_digest(config: str) -> str:
+    """sha256 of the size's config as merged (its yaml files and eql's defaults): a changed
+    config makes a folder's finished runs another setting's."""
+    import hashlib
+
+    from .config import load_config
+
+    text = load_config(os.path.join(REPO, config)).dump()
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def variant_opts(label: str, size: SetSize) -> List[str]:
+    """The config options of a label: a loss of LOSS_OPTS, optionally with "_rfs" (repeat-factor
+    sampling at LVIS's threshold in images) inserted before "_fed" or appended."""
+    rfs = "_rfs" in label
+    loss = label.replace("_rfs", "")
+    if loss not in LOSS_OPTS:
+        raise SweepError(f"--losses: unknown loss {label!r}; choose from {sorted(LOSS_OPTS)}")
+    opts = list(LOSS_OPTS[loss])
+    if loss.endswith("_fed"):
+        num = max(1, round(FED_CLASS_FRACTION * size.num_classes))
+        opts += ["MODEL.ROI_BOX_HEAD.FED_LOSS_NUM_CLASSES", str(num)]
+    if rfs:
+        threshold = RFS_THRESHOLD_IMAGES / size.num_train_images
+        opts += [
+            "DATALOADER.SAMPLER_TRAIN",
+            "RepeatFactorTrainingSampler",
+            "DATALOADER.REPEAT_THRESHOLD",
+            f"{threshold:.6g}",
+        ]
+    return opts
+
+
+def with_rfs(label: str) -> str:
+    return label.replace("_fed", "_rfs_fed") if label.endswith("_fed") else label + "_rfs"
