@@ -3,7 +3,7 @@ configs, and each loss variant's config options, with LVIS's settings kept as co
 the RFS threshold in images, the federated loss's share of the classes)."""
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Dict, List
 
 from .errors import UserError
@@ -39,27 +39,21 @@ class SetSize:
         }
 
 
-# The benchmark's sizes (benchmarks/long_tail.py --size; the demo trains the smoke size).
+# The benchmark's sizes (benchmarks/long_tail.py --size; tools/demo.py trains the demo size).
+# 50 classes: 14 rare, 19 common, 17 frequent (2,986 class-images over 3 objects an image need
+# >= 996 images); ~2 minutes a run on 2 CPU cores
+SMOKE = SetSize(
+    config="configs/LongTail-Synthetic/smoke_faster_rcnn_R_18_FPN.yaml",
+    num_classes=50,
+    num_train_images=1000,
+    num_val_images=400,
+    image_size=64,
+    max_images_per_class=150,
+)
 SIZES = {
-    # 50 classes: 14 rare, 19 common, 17 frequent (2,986 class-images over 3 objects an image need
-    # >= 996 images); ~2 minutes a run on 2 CPU cores
-    "smoke": SetSize(
-        config="configs/LongTail-Synthetic/smoke_faster_rcnn_R_18_FPN.yaml",
-        num_classes=50,
-        num_train_images=1000,
-        num_val_images=400,
-        image_size=64,
-        max_images_per_class=150,
-    ),
-    # the same set, trained twice as long (~4 minutes a run): tools/demo.py
-    "demo": SetSize(
-        config="configs/LongTail-Synthetic/demo_faster_rcnn_R_18_FPN.yaml",
-        num_classes=50,
-        num_train_images=1000,
-        num_val_images=400,
-        image_size=64,
-        max_images_per_class=150,
-    ),
+    "smoke": SMOKE,
+    # the same set, trained twice as long (~4 minutes a run)
+    "demo": replace(SMOKE, config="configs/LongTail-Synthetic/demo_faster_rcnn_R_18_FPN.yaml"),
     # 300 classes: 84 rare, 115 common, 101 frequent (38,030 class-images: >= 12,677 images)
     "gpu": SetSize(
         config="configs/LongTail-Synthetic/gpu_mask_rcnn_R_50_FPN.yaml",

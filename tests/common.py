@@ -71,3 +71,17 @@ def assert_statistics_summed_over_processes(
     for k in s0:
         assert torch.equal(s0[k], s1[k]), k
         assert torch.allclose(s0[k], single.state_dict()[k], rtol=1e-5), k
+
+
+def load_script(relative_path: str):
+    """A script of the repository (tools/, benchmarks/, datasets/) loaded as a module, so that its
+    ``main(argv)`` is called in-process."""
+    import importlib.util
+
+    from conftest import REPO
+
+    name = relative_path.replace("/", "_").rsplit(".", 1)[0]
+    spec = importlib.util.spec_from_file_location(name, os.path.join(REPO, relative_path))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -1,5 +1,4 @@
 import json
-import os
 
 import numpy as np
 import pytest
@@ -125,15 +124,10 @@ def test_ap_fixed_and_pool_in_the_evaluator(tiny_synthetic, tmp_path):
 
 
 def test_train_net_ap_fixed_keeps_all_detections_per_image(tmp_path):
-    import importlib.util
+    from common import load_script
+    from conftest import INSTANT_CONFIG
 
-    from conftest import INSTANT_CONFIG, REPO
-
-    spec = importlib.util.spec_from_file_location(
-        "train_net", os.path.join(REPO, "tools", "train_net.py")
-    )
-    train_net = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(train_net)
+    train_net = load_script("tools/train_net.py")
     args = train_net.default_argument_parser().parse_args(
         ["--config-file", INSTANT_CONFIG, "TEST.LVIS.AP_FIXED", "True", "OUTPUT_DIR", str(tmp_path)]
     )

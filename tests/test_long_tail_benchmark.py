@@ -4,12 +4,12 @@ losses x two seeds, stopped after three runs; interrupted runs resumed from thei
 trained again (no checkpoint) end with the metrics of uninterrupted runs; finished runs untouched.
 """
 
-import importlib.util
 import json
 import os
 import shutil
 
 import pytest
+from common import load_script
 from conftest import REPO
 
 from eql.long_tail_sweep import (
@@ -24,12 +24,7 @@ from eql.long_tail_sweep import (
 
 
 def _benchmark():
-    spec = importlib.util.spec_from_file_location(
-        "long_tail_benchmark", os.path.join(REPO, "benchmarks", "long_tail.py")
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("benchmarks/long_tail.py")
 
 
 TINY = SetSize(
@@ -207,14 +202,10 @@ def test_smoke_sweep_end_to_end_and_resume(tmp_path, monkeypatch, capsys):
 def test_demo_trains_both_losses_prints_the_difference_and_the_picture(
     tmp_path, monkeypatch, capsys
 ):
-    import importlib
-
     from eql import long_tail_sweep
 
     monkeypatch.setitem(long_tail_sweep.SIZES, "demo", TINY)
-    spec = importlib.util.spec_from_file_location("demo", os.path.join(REPO, "tools", "demo.py"))
-    demo = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(demo)
+    demo = load_script("tools/demo.py")
     out = tmp_path / "demo"
     assert demo.main(["--output-dir", str(out), "--max-iter", "4", "--seed", "2"]) == 0
     printed = capsys.readouterr().out

@@ -79,16 +79,9 @@ def test_generated_set_with_the_lvis_profile(tmp_path):
 
 
 def test_prepare_script_refuses_a_too_small_lvis_profile_set(tmp_path, capsys):
-    import importlib.util
-    import os
+    from common import load_script
 
-    from conftest import REPO
-
-    spec = importlib.util.spec_from_file_location(
-        "prepare_synthetic_lvis", os.path.join(REPO, "datasets", "prepare_synthetic_lvis.py")
-    )
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    script = load_script("datasets/prepare_synthetic_lvis.py")
     out = tmp_path / "set"
     args = ["--profile", "lvis", "--num-classes", "100", "--num-train-images", "600"]
     assert script.main(args + ["--output-dir", str(out)]) == 2

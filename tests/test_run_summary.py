@@ -2,13 +2,12 @@
 interval against hand computation, labels from config.yaml, bad run folders."""
 
 import csv
-import importlib.util
 import json
 import math
 import os
 
 import pytest
-from conftest import REPO
+from common import load_script
 
 from eql.run_summary import load_run, summarize, t_quantile_975
 
@@ -89,12 +88,7 @@ def test_labels_from_config_and_by_hand(tmp_path):
 
 
 def _tool():
-    spec = importlib.util.spec_from_file_location(
-        "summarize_runs", os.path.join(REPO, "tools", "summarize_runs.py")
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("tools/summarize_runs.py")
 
 
 @pytest.mark.parametrize("case", ["no_metrics", "no_eval", "duplicate_seed", "baseline", "config"])

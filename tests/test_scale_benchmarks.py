@@ -2,14 +2,12 @@
 evaluation benchmark (metrics equal to lvis-api's, a valid results file) and the data-loading
 benchmark."""
 
-import importlib.util
 import json
 import math
-import os
 from collections import defaultdict
 
 import pytest
-from conftest import REPO
+from common import load_script
 
 from eql.data.lvis_format import lvis_v1_categories
 from eql.data.lvis_json import read_lvis_json
@@ -17,11 +15,7 @@ from eql.data.lvis_sized import LVIS_V1_SIZES, write_lvis_sized_json
 
 
 def _benchmark(name):
-    path = os.path.join(REPO, "benchmarks", f"{name}.py")
-    spec = importlib.util.spec_from_file_location(f"benchmark_{name}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(f"benchmarks/{name}.py")
 
 
 @pytest.fixture(scope="module")
