@@ -8,6 +8,10 @@
     # LVIS v1's own bins and counts (rare 1-10, common 11-100, frequent 101-200 images)
     python datasets/prepare_synthetic_lvis.py --profile lvis --num-classes 100 \
         --num-train-images 2100 --max-images-per-class 200
+    # the long-tail benchmark's smoke set: every class alike in val
+    python datasets/prepare_synthetic_lvis.py --profile lvis --num-classes 50 \
+        --num-train-images 1000 --num-val-images 400 --image-size 64 \
+        --max-images-per-class 150 --val-class-weights uniform
 
 The default output folder is registered on `import eql` as synthetic_lvis_train and
 synthetic_lvis_val; another folder is used with `DATASETS.SYNTHETIC.ROOT <folder>` in
@@ -34,6 +38,12 @@ def main(argv=None):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--profile", choices=["anchored", "lvis"], default="anchored")
     p.add_argument("--max-images-per-class", type=int, default=200, help="--profile lvis")
+    p.add_argument(
+        "--val-class-weights",
+        choices=["sqrt", "uniform"],
+        default="sqrt",
+        help="val classes drawn by sqrt(training count), or all alike (the long-tail benchmark)",
+    )
     a = p.parse_args(argv)
     try:
         paths = generate_synthetic_lvis(
@@ -46,6 +56,7 @@ def main(argv=None):
             a.seed,
             profile=a.profile,
             max_images_per_class=a.max_images_per_class,
+            val_class_weights=a.val_class_weights,
         )
     except ValueError as e:  # the arguments cannot make a set: one line, exit 2
         print(f"error: {e}", file=sys.stderr)

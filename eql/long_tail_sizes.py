@@ -26,6 +26,9 @@ class SetSize:
     image_size: int
     max_images_per_class: int  # the most frequent class's training images (LVIS profile)
     data_seed: int = 0
+    # val draws every class alike: a rare class's AP is measured on as many instances as a
+    # frequent one's (~24 for the smoke size), not on the ~5 that sqrt(training count) gives it
+    val_class_weights: str = "uniform"
 
     def data_params(self) -> Dict:
         return {
@@ -36,6 +39,7 @@ class SetSize:
             "max_images_per_class": self.max_images_per_class,
             "seed": self.data_seed,
             "profile": "lvis",
+            "val_class_weights": self.val_class_weights,
         }
 
 

@@ -142,6 +142,7 @@ def prepare_data(sweep: Sweep, log: Callable[[str], None] = print) -> str:
         progress=False,
         profile="lvis",
         max_images_per_class=params["max_images_per_class"],
+        val_class_weights=params["val_class_weights"],
     )
     write_json_atomic(stamp, params)
     return sweep.data_root

@@ -78,6 +78,40 @@ def test_generated_set_with_the_lvis_profile(tmp_path):
         generate_synthetic_lvis(str(tmp_path / "small"), 500, 10, num_classes=100, profile="lvis")
 
 
+def test_uniform_val_measures_every_class_on_as_many_instances(tmp_path):
+    """The benchmark's val ("uniform"): classes drawn alike, so the rare classes hold as many
+    val instances as the frequent ones (with "sqrt" they hold far fewer); the training json is
+    the same either way (val has its own random stream)."""
+    import json
+    from collections import defaultdict
+
+    from eql.data.synthetic import generate_synthetic_lvis
+
+    kw = dict(
+        num_train_images=1000, num_val_images=400, num_classes=50, image_size=64, seed=0,
+        progress=False, write_images=False, profile="lvis", max_images_per_class=150,
+    )  # fmt: skip
+    per_bin, train = {}, {}
+    for weights in ("sqrt", "uniform"):
+        paths = generate_synthetic_lvis(str(tmp_path / weights), val_class_weights=weights, **kw)
+        train[weights] = open(paths["train"]).read()
+        freq = {c["id"]: c["frequency"] for c in json.loads(train[weights])["categories"]}
+        count = defaultdict(int)
+        for a in json.loads(open(paths["val"]).read())["annotations"]:
+            count[a["category_id"]] += 1
+        assert set(count) == set(freq)  # every class is in val
+        per_bin[weights] = {
+            b: np.mean([n for c, n in count.items() if freq[c] == b]) for b in "rcf"
+        }
+    assert train["sqrt"] == train["uniform"]
+    sqrt, uniform = per_bin["sqrt"], per_bin["uniform"]
+    assert sqrt["r"] < 0.5 * sqrt["f"] and uniform["r"] > 2.5 * sqrt["r"]
+    assert 0.75 < uniform["r"] / uniform["f"] < 1.33
+    with pytest.raises(ValueError, match="val_class_weights must be one of"):
+        generate_synthetic_lvis(str(tmp_path / "bad"), val_class_weights="flat", **kw)
+    assert not (tmp_path / "bad").exists()
+
+
 def test_prepare_script_refuses_a_too_small_lvis_profile_set(tmp_path, capsys):
     from common import load_script
 
@@ -91,3 +125,24 @@ def test_prepare_script_refuses_a_too_small_lvis_profile_set(tmp_path, capsys):
         "num_train_images >= 2269 (got 600)"
     ]
     assert not out.exists()
+
+
+def test_prepare_script_writes_a_uniform_val(tmp_path, capsys):
+    """--val-class-weights reaches the generator: the script's val json is the one
+    generate_synthetic_lvis writes with val_class_weights="uniform" (and not the "sqrt" one)."""
+    from common import load_script
+
+    from eql.data.synthetic import generate_synthetic_lvis
+
+    script = load_script("datasets/prepare_synthetic_lvis.py")
+    # (enough val images that classes are drawn beyond each class's one guaranteed slot)
+    args = ["--num-train-images", "40", "--num-val-images", "20", "--num-classes", "12"]
+    args += ["--image-size", "32", "--output-dir", str(tmp_path / "script")]
+    assert script.main(args + ["--val-class-weights", "uniform"]) == 0
+    kw = dict(num_train_images=40, num_val_images=20, num_classes=12, image_size=32, progress=False)
+    vals = {}
+    for weights in ("sqrt", "uniform"):
+        paths = generate_synthetic_lvis(str(tmp_path / weights), val_class_weights=weights, **kw)
+        vals[weights] = open(paths["val"]).read()
+    got = (tmp_path / "script" / "annotations" / "lvis_synthetic_val.json").read_text()
+    assert got == vals["uniform"] != vals["sqrt"]

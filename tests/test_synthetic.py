@@ -144,15 +144,15 @@ def test_annotations_only_mode_writes_the_same_jsons(tmp_path):
 def test_catalogue_reaches_300_classes_with_distinct_textures():
     """320 distinct (shape, colour, texture) classes; the first 192 as before the two textures
     were added; every texture has its own dark pattern (share of dark pixels and layout)."""
-    from eql.data.synthetic import _texture_layer
     from eql.data.synthetic_classes import MAX_CLASSES, TEXTURES
+    from eql.data.synthetic_draw import texture_layer
 
     names = [c.name for c in class_catalogue(MAX_CLASSES)]
     assert MAX_CLASSES == 320 and len(set(names)) == 320
     assert names[0] == "red_solid_circle" and names[191] == "white_checkered_pentagon"
     assert names[192] == "red_dotted_circle" and names[-1] == "white_barred_pentagon"
     dark = {
-        t: np.asarray(_texture_layer(t, (200, 200, 200), 16, 2))[:, :, 0] < 100 for t in TEXTURES
+        t: np.asarray(texture_layer(t, (200, 200, 200), 16, 2))[:, :, 0] < 100 for t in TEXTURES
     }
     assert {t: float(d.mean()) for t, d in dark.items()} == {
         "solid": 0.0, "striped": 0.5, "checkered": 0.5, "dotted": 0.25, "barred": 0.5,

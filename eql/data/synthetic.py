@@ -28,7 +28,6 @@ import os
 from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
-from PIL import Image, ImageDraw
 
 from ..io_utils import write_json_atomic
 from .long_tail_profile import (
@@ -38,91 +37,10 @@ from .long_tail_profile import (
     lvis_v1_profile_counts,
     target_image_counts,
 )
-from .synthetic_classes import COLOURS, SyntheticClass, class_catalogue, shape_polygon
+from .synthetic_classes import SyntheticClass, class_catalogue
+from .synthetic_draw import place_objects, polygon_area, render_image
 
 logger = logging.getLogger(__name__)
-
-
-def _texture_layer(
-    texture: str, colour: Tuple[int, int, int], size: int, period: int
-) -> Image.Image:
-    """An RGB image of the texture in ``colour``, covering the whole canvas."""
-    img = Image.new("RGB", (size, size), colour)
-    if texture == "solid":
-        return img
-    dark = tuple(int(c * 0.35) for c in colour)
-    arr = np.array(img)
-    yy, xx = np.mgrid[0:size, 0:size]
-    if texture == "striped":
-        off = (yy // period) % 2 == 1
-    elif texture == "checkered":
-        off = ((yy // period) + (xx // period)) % 2 == 1
-    elif texture == "dotted":  # a grid of dark squares, a quarter of the area
-        off = ((yy // period) % 2 == 0) & ((xx // period) % 2 == 0)
-    elif texture == "barred":  # vertical stripes ("striped" are horizontal)
-        off = (xx // period) % 2 == 1
-    else:
-        raise ValueError(f"unknown texture {texture!r}")
-    arr[off] = dark
-    return Image.fromarray(arr)
-
-
-def _place_objects(
-    rng,
-    num_objects: int,
-    size: int,
-    min_frac: float,
-    max_frac: float,
-    tries: int = 50,
-    at_least: int = 0,
-) -> List[Tuple[float, float, float]]:
-    """Up to ``num_objects`` non-overlapping (cx, cy, r) discs inside the canvas; objects that do
-    not fit are dropped, except that the first ``at_least`` are retried smaller until they fit."""
-    placed: List[Tuple[float, float, float]] = []
-    for k in range(num_objects):
-        lo, hi = min_frac, max_frac
-        while True:
-            for _ in range(tries):
-                r = rng.uniform(lo, hi) * size / 2
-                cx, cy = rng.uniform(r + 1, size - r - 1, size=2)
-                if all((cx - x) ** 2 + (cy - y) ** 2 > (r + q + 2) ** 2 for x, y, q in placed):
-                    placed.append((float(cx), float(cy), float(r)))
-                    break
-            if len(placed) > k or k >= at_least or hi * size / 2 < 2:
-                break
-            lo, hi = lo * 0.7, hi * 0.7
-    return placed
-
-
-def _render_image(
-    rng,
-    size: int,
-    objects: Sequence[Tuple[SyntheticClass, Tuple[float, float, float]]],
-    draw: bool = True,
-):
-    """Draws the objects; returns the image (None unless ``draw``) and, per object, its polygon
-    (flat list). The random stream is consumed alike either way."""
-    base = rng.integers(60, 140, size=3)
-    noise = rng.integers(-12, 13, size=(size, size, 3))
-    canvas = None
-    if draw:
-        canvas = Image.fromarray(np.clip(base[None, None, :] + noise, 0, 255).astype(np.uint8))
-    period = max(2, size // 40)
-    polygons = []
-    for cls, (cx, cy, r) in objects:
-        poly = shape_polygon(cls.shape, cx, cy, r)
-        if draw:
-            mask = Image.new("L", (size, size), 0)
-            ImageDraw.Draw(mask).polygon(poly, fill=255)
-            texture = _texture_layer(cls.texture, COLOURS[cls.colour], size, period)
-            canvas.paste(texture, (0, 0), mask)
-        polygons.append([round(v, 2) for xy in poly for v in xy])
-    return canvas, polygons
-
-
-def _polygon_area(flat: Sequence[float]) -> float:
-    xs, ys = np.asarray(flat[0::2]), np.asarray(flat[1::2])
-    return float(0.5 * abs(np.dot(xs, np.roll(ys, 1)) - np.dot(ys, np.roll(xs, 1))))
 
 
 def _assign_train_classes(
@@ -148,13 +66,18 @@ def _assign_train_classes(
     return per_image
 
 
+VAL_CLASS_WEIGHTS = ("sqrt", "uniform")
+
+
 def _assign_val_classes(
-    rng, counts: Sequence[int], num_images: int, max_objects: int
+    rng, counts: Sequence[int], num_images: int, max_objects: int, weighting: str = "sqrt"
 ) -> List[List[int]]:
-    """Val images: classes drawn with weights sqrt(train count), every class at least once when
-    there are enough object slots (LVIS val also covers rare classes)."""
+    """Val images: classes drawn with weights sqrt(train count) ("sqrt") or all alike
+    ("uniform"), every class at least once when there are enough object slots (LVIS val also
+    covers rare classes)."""
     num_classes = len(counts)
-    weights = np.sqrt(np.asarray(counts, dtype=np.float64))
+    weights = np.asarray(counts, dtype=np.float64)
+    weights = np.sqrt(weights) if weighting == "sqrt" else np.ones_like(weights)
     weights /= weights.sum()
     per_image: List[List[int]] = [[] for _ in range(num_images)]
     order = list(rng.permutation(num_classes))
@@ -220,7 +143,7 @@ def _write_split(
             wanted = [wanted[k] for k in firsts] + [
                 j for k, j in enumerate(wanted) if k not in set(firsts)
             ]
-        spots = _place_objects(
+        spots = place_objects(
             rng,
             len(wanted),
             image_size,
@@ -229,7 +152,7 @@ def _write_split(
             at_least=len(set(wanted)) if each_class_placed else 0,
         )
         drawn = list(zip(wanted, spots))
-        canvas, polygons = _render_image(
+        canvas, polygons = render_image(
             rng, image_size, [(classes[j], s) for j, s in drawn], draw=write_images
         )
         file_name = f"{image_id:06d}.png"
@@ -264,7 +187,7 @@ def _write_split(
                     "image_id": image_id,
                     "category_id": j + 1,
                     "bbox": [round(x0, 2), round(y0, 2), round(x1 - x0, 2), round(y1 - y0, 2)],
-                    "area": round(_polygon_area(poly), 2),
+                    "area": round(polygon_area(poly), 2),
                     "segmentation": [poly],
                 }
             )
@@ -338,6 +261,7 @@ def generate_synthetic_lvis(
     write_images: bool = True,
     profile: str = "anchored",
     max_images_per_class: int = 200,
+    val_class_weights: str = "sqrt",
 ) -> Dict[str, str]:
     """Writes ``<output_dir>/{train,val}/*.png`` and ``<output_dir>/annotations/
     lvis_synthetic_{train,val}.json``. Deterministic for a given set of arguments; with
@@ -348,6 +272,10 @@ def generate_synthetic_lvis(
     most frequent class in ``max_images_per_class`` images; the set must have enough object slots,
     ``num_train_images x max_objects_per_image``, for every class's count).
 
+    ``val_class_weights``: how val images draw their classes, "sqrt" (weights sqrt(training
+    count): the long tail, flattened) or "uniform" (every class alike, so that each class's AP
+    is measured on as many instances; the long-tail benchmark's choice).
+
     Returns:
         dict: split name -> json path, plus "train_images"/"val_images" -> image folder.
     """
@@ -357,6 +285,10 @@ def generate_synthetic_lvis(
         raise ValueError(f"image_size must be >= 32, got {image_size}")
     if max_objects_per_image < 1:
         raise ValueError("max_objects_per_image must be >= 1")
+    if val_class_weights not in VAL_CLASS_WEIGHTS:
+        raise ValueError(
+            f"val_class_weights must be one of {VAL_CLASS_WEIGHTS}, got {val_class_weights!r}"
+        )
     classes = class_catalogue(num_classes)
     rng = np.random.default_rng(seed)
     train_rng, val_rng = [np.random.default_rng(s) for s in rng.integers(0, 2**31, size=2)]
@@ -382,7 +314,9 @@ def generate_synthetic_lvis(
                 split_rng, counts_by_class, n, max_objects_per_image, num_classes
             )
         else:
-            per_image = _assign_val_classes(split_rng, counts_by_class, n, max_objects_per_image)
+            per_image = _assign_val_classes(
+                split_rng, counts_by_class, n, max_objects_per_image, val_class_weights
+            )
         data = _write_split(
             split,
             output_dir,
