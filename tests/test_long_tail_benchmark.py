@@ -7,6 +7,7 @@ trained again (no checkpoint) end with the metrics of uninterrupted runs; finish
 import json
 import os
 import shutil
+from dataclasses import replace
 
 import pytest
 from common import load_script
@@ -115,6 +116,40 @@ def test_settings_of_a_folder_cannot_change(tmp_path):
     (tmp_path / "sweep.json").write_text(json.dumps(dict(found, config_sha256="0" * 64)))
     with pytest.raises(SweepError, match=r"\(config_sha256: \['0000"):
         check_settings(sweep)
+
+
+def test_the_sweep_generates_its_set_once_with_a_uniform_val(tmp_path):
+    """prepare_data writes the size's set (the val json generate_synthetic_lvis writes with
+    val_class_weights="uniform") and params.json; a second call keeps it, another size's params
+    regenerate it."""
+    from eql.data.synthetic import generate_synthetic_lvis
+    from eql.long_tail_sweep import prepare_data
+
+    size = replace(TINY, num_val_images=30, image_size=32)
+    sweep = Sweep(str(tmp_path / "sweep"), "smoke", size, ["eql"], [0])
+    root = prepare_data(sweep, log=lambda m: None)
+    p = size.data_params()
+    assert p["val_class_weights"] == "uniform"
+    assert json.loads((tmp_path / "sweep" / "data" / "params.json").read_text()) == p
+    vals = {}
+    for weights in ("sqrt", "uniform"):
+        paths = generate_synthetic_lvis(
+            str(tmp_path / weights), p["num_train_images"], p["num_val_images"],
+            p["num_classes"], image_size=p["image_size"], seed=p["seed"], progress=False,
+            write_images=False, profile="lvis", max_images_per_class=p["max_images_per_class"],
+            val_class_weights=weights,
+        )  # fmt: skip
+        vals[weights] = open(paths["val"]).read()
+    val_json = os.path.join(root, "annotations", "lvis_synthetic_val.json")
+    assert open(val_json).read() == vals["uniform"] != vals["sqrt"]
+    assert len(os.listdir(os.path.join(root, "val"))) == 30
+    stamp = os.path.getmtime(val_json)
+    logged = []
+    prepare_data(sweep, log=logged.append)
+    assert logged == [] and os.path.getmtime(val_json) == stamp
+    other = Sweep(sweep.output_dir, "smoke", replace(size, data_seed=1), ["eql"], [0])
+    prepare_data(other, log=logged.append)
+    assert len(logged) == 1 and open(val_json).read() != vals["uniform"]
 
 
 @pytest.mark.slow
