@@ -6,8 +6,9 @@ v1's own: 14 rare in 1-10 images, 19 common in 11-100, 17 frequent in 101-150; 1
 images of 64 x 64 pixels, and 400 val images in which every class is drawn alike), trains the
 same Faster R-CNN R-18-FPN on CPU twice, with sigmoid CE and with EQL (same data, schedule and
 seed), evaluates both on the val split with LVIS's detection budget per class (12 detections an
-image for 50 classes, as 300 for LVIS's 1,203) and prints box AP, APr, APc, APf and EQL's difference; writes gradient_ratio.png, the positive /
-negative gradient ratio of every class for both losses (classes sorted by training frequency).
+image for 50 classes, as 300 for LVIS's 1,203) and prints box AP, APr, APc, APf and EQL's
+difference; writes gradient_ratio.png, the positive / negative gradient ratio of every class for
+both losses (classes sorted by training frequency).
 
     python tools/demo.py                      # ~8 minutes on 2 CPU cores
     python tools/demo.py --seed 3 --output-dir /tmp/demo
