@@ -136,7 +136,7 @@ def main(argv=None) -> int:
         max_iter=a.max_iter,
         extra_opts=a.opts,
     )
-    runs = run_sweep(sweep, a.max_runs)
+    runs = run_sweep(sweep, a.max_runs, task=a.task)
     missing = len(sweep.runs) - len(runs)
     if not runs:
         print(f"no run finished yet in {sweep.output_dir}; run again to continue")
@@ -150,7 +150,7 @@ def main(argv=None) -> int:
         + (f" and {picture}" if picture else "")
     )
     if a.eval_tag:
-        again = evaluate_again(sweep, a.eval_tag, shlex.split(a.eval_opts))
+        again = evaluate_again(sweep, a.eval_tag, shlex.split(a.eval_opts), task=a.task)
         table = write_summary(sweep, again, a.task, a.eval_tag)
         print(f"\nthe same models evaluated with {a.eval_opts} ({a.eval_tag}):\n")
         print(table, end="")

@@ -223,9 +223,10 @@ def run_sweep(
     max_runs: Optional[int] = None,
     log: Callable[[str], None] = print,
     progress: Optional[Callable[[str], None]] = None,
+    task: str = "bbox",
 ) -> List[Run]:
     """Trains the runs not done yet (at most ``max_runs`` of them) and returns every finished
-    run, each with its label and seed read back from its folder."""
+    run, each with its label and seed read back from its folder and its ``task`` metrics."""
     check_settings(sweep)
     prepare_data(sweep, log)
     todo = [
@@ -238,11 +239,15 @@ def run_sweep(
         log(f"[{done_before + k + 1}/{len(sweep.runs)}] training {label} seed {seed} ...")
         seconds = train_run(sweep, label, seed, progress, log)
         log(f"    done in {seconds:.0f} s: {sweep.run_dir(label, seed)}")
-    return finished_runs(sweep)
+    return finished_runs(sweep, task)
 
 
 def evaluate_again(
-    sweep: Sweep, tag: str, opts: Sequence[str], log: Callable[[str], None] = print
+    sweep: Sweep,
+    tag: str,
+    opts: Sequence[str],
+    log: Callable[[str], None] = print,
+    task: str = "bbox",
 ) -> List[Run]:
     """Evaluates every finished run's final model again with other test options (e.g.
     ``TEST.LVIS.AP_FIXED True``) into ``<run>/eval_<tag>`` (kept once done) and returns these
@@ -260,7 +265,7 @@ def evaluate_again(
     else:
         write_json_atomic(path, list(opts))
     out = []
-    for run in finished_runs(sweep):
+    for run in finished_runs(sweep, task):
         target = os.path.join(run.path, f"eval_{tag}")
         if not is_complete(target):
             log(f"evaluating {run.label} seed {run.seed} again ({tag}) ...")
@@ -274,16 +279,17 @@ def evaluate_again(
             _run_child(cmd, os.path.join(target, "eval.log"), what)
         if not is_complete(target):
             raise SweepError(f"{target}: the evaluation wrote no metrics (see eval.log there)")
-        out.append(Run(run.label, run.seed, final_metrics(target), target))
+        out.append(Run(run.label, run.seed, final_metrics(target, task), target))
     return out
 
 
-def finished_runs(sweep: Sweep) -> List[Run]:
+def finished_runs(sweep: Sweep, task: str = "bbox") -> List[Run]:
+    """The sweep's finished runs with their ``task`` ("bbox" or "segm") metrics."""
     out = []
     for label, seed in sweep.runs:
         path = sweep.run_dir(label, seed)
         if is_complete(path):
-            run = load_run(f"{label}={path}")
+            run = load_run(f"{label}={path}", task)
             if run.seed != seed:
                 raise SweepError(f"{path}/config.yaml: SEED {run.seed}, expected {seed}")
             out.append(run)

@@ -259,3 +259,40 @@ def test_demo_trains_both_losses_prints_the_difference_and_the_picture(
     # a second call reuses both runs
     assert demo.main(["--output-dir", str(out), "--max-iter", "4", "--seed", "2"]) == 0
     assert "2 of 2 runs already done" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_gpu_size_config_trains_masks_through_the_benchmark_on_cpu(tmp_path, monkeypatch, capsys):
+    """What a GPU session runs, minus the device: the GPU size's Mask R-CNN R-50 config through
+    benchmarks/long_tail.py with the segm table, on a tiny set, on CPU (AMP needs CUDA: off)."""
+    from eql.config import load_config
+    from eql.run_summary import load_run
+
+    bench = _benchmark()
+    size = replace(bench.SIZES["gpu"], num_classes=12, num_train_images=240, num_val_images=8,
+                   image_size=64, max_images_per_class=110)  # fmt: skip
+    monkeypatch.setitem(bench.SIZES, "gpu", size)
+    out = tmp_path / "gpu"
+    args = ["--size", "gpu", "--losses", "eqlv2", "--seeds", "1", "--task", "segm"]
+    args += ["--output-dir", str(out), "--max-iter", "2"]
+    opts = ["MODEL.DEVICE", "cpu", "SOLVER.AMP.ENABLED", "False", "DATALOADER.NUM_WORKERS", "0"]
+    opts += ["SOLVER.IMS_PER_BATCH", "2", "INPUT.MIN_SIZE_TRAIN", "(64,)"]
+    opts += ["INPUT.MIN_SIZE_TEST", "64", "TEST.DETECTIONS_PER_IMAGE", "20"]
+    assert bench.main(args + opts) == 0
+    printed = capsys.readouterr().out
+    run = out / "runs" / "eqlv2" / "seed0"
+    cfg = load_config(str(run / "config.yaml"))
+    assert (cfg.MODEL.RESNETS.DEPTH, cfg.MODEL.MASK_ON, cfg.MODEL.ROI_HEADS.NUM_CLASSES) == (
+        50, True, 12)  # fmt: skip
+    assert cfg.MODEL.EQL.LOSS == "eqlv2" and cfg.SOLVER.MAX_ITER == 2
+    metrics = load_run(str(run), "segm").metrics
+    assert {"segm/APr", "segm/APc", "segm/APf"} <= set(metrics)
+    assert "bbox/APr" in load_run(str(run)).metrics
+    table = (out / "summary.md").read_text()
+    assert table in printed and "segm on the gpu set's val split" in printed
+    assert table.splitlines()[2].startswith(f"| eqlv2 | 1 | {metrics['segm/AP']:.2f} |")
+    # the re-evaluation reads the same task
+    tag = ["--eval-tag", "cap5", "--eval-opts", "TEST.DETECTIONS_PER_IMAGE 5"]
+    assert bench.main(args + tag + opts) == 0
+    again = load_run(str(run / "eval_cap5"), "segm").metrics["segm/AP"]
+    assert f"| eqlv2 | 1 | {again:.2f} |" in (out / "summary_cap5.md").read_text()
