@@ -6,8 +6,8 @@ A sweep resumes: a run whose ``metrics.json`` holds its final evaluation is kept
 run goes on from its last checkpoint with ``--resume`` (eql's resume is exact: the same weights as
 one uninterrupted run, README "Training and evaluation"), and a run folder without a checkpoint is
 trained again from its start. ``<out>/sweep.json`` records what the runs depend on (the set, the
-config, the schedule); a later call with other values is refused rather than mixing runs of two
-settings in one table.
+config, the schedule, each loss's options); a later call with other values is refused rather than
+mixing runs of two settings in one table.
 """
 
 import json
@@ -101,13 +101,17 @@ class Sweep:
 
 
 def check_settings(sweep: Sweep) -> None:
-    """Writes ``sweep.json`` on the first call; refuses a later call with other settings."""
+    """Writes ``sweep.json`` on the first call; refuses a later call with other settings. Its
+    ``loss_opts`` holds each label's config options as trained: a later call may add labels, not
+    change the options of one that has runs here."""
     path = os.path.join(sweep.output_dir, "sweep.json")
     wanted = sweep.settings()
+    loss_opts = {label: variant_opts(label, sweep.size) for label in sweep.labels}
     if os.path.isfile(path):
         from .io_utils import read_json
 
         found = read_json(path, SweepError)
+        found_opts = found.pop("loss_opts", {})
         changed = sorted(k for k in set(wanted) | set(found) if wanted.get(k) != found.get(k))
         if changed:
             raise SweepError(
@@ -115,9 +119,17 @@ def check_settings(sweep: Sweep) -> None:
                 f"{[found.get(k) for k in changed]} there, {[wanted.get(k) for k in changed]} "
                 "now); use another --output-dir"
             )
+        for label, opts in loss_opts.items():
+            if label in found_opts and found_opts[label] != opts:
+                raise SweepError(
+                    f"{path}: the runs of {label!r} were made with {found_opts[label]}, not "
+                    f"{opts} (its options changed since); use another --output-dir"
+                )
+        if set(loss_opts) - set(found_opts):
+            write_json_atomic(path, dict(wanted, loss_opts={**found_opts, **loss_opts}))
         return
     os.makedirs(sweep.output_dir, exist_ok=True)
-    write_json_atomic(path, wanted)
+    write_json_atomic(path, dict(wanted, loss_opts=loss_opts))
 
 
 def prepare_data(sweep: Sweep, log: Callable[[str], None] = print) -> str:

@@ -111,6 +111,25 @@ def test_settings_of_a_folder_cannot_change(tmp_path):
     check_settings(Sweep(str(tmp_path), "smoke", TINY, ["eql", "eqlv2"], [0, 1], max_iter=10))
     with pytest.raises(SweepError, match=r"sweep.json: .*\(max_iter: \[10\] there, \[20\] now\)"):
         check_settings(Sweep(str(tmp_path), "smoke", TINY, ["eql"], [0], max_iter=20))
+    # labels may be added (their options are recorded), a label's options may not change
+    recorded = json.loads((tmp_path / "sweep.json").read_text())["loss_opts"]
+    assert recorded == {"eql": variant_opts("eql", TINY), "eqlv2": variant_opts("eqlv2", TINY)}
+    edited = json.loads((tmp_path / "sweep.json").read_text())
+    edited["loss_opts"]["eqlv2"] = ["MODEL.EQL.LOSS", "eqlv2"]  # before PRIOR_PROB was added
+    (tmp_path / "sweep.json").write_text(json.dumps(edited))
+    check_settings(sweep)  # eql alone: unaffected
+    with pytest.raises(
+        SweepError,
+        match=r"the runs of 'eqlv2' were made with \['MODEL.EQL.LOSS', "
+        r"'eqlv2'\], not \['MODEL.EQL.LOSS', 'eqlv2', 'MODEL.EQL.PRIOR_PROB'",
+    ):
+        check_settings(Sweep(str(tmp_path), "smoke", TINY, ["eqlv2"], [0], max_iter=10))
+    # a sweep.json from before loss_opts were recorded: accepted, then recorded
+    del edited["loss_opts"]
+    (tmp_path / "sweep.json").write_text(json.dumps(edited))
+    check_settings(sweep)
+    assert json.loads((tmp_path / "sweep.json").read_text())["loss_opts"] == {
+        "eql": variant_opts("eql", TINY)}  # fmt: skip
     # the same size with another merged config (a yaml edited since) is refused too
     found = json.loads((tmp_path / "sweep.json").read_text())
     (tmp_path / "sweep.json").write_text(json.dumps(dict(found, config_sha256="0" * 64)))
