@@ -27,7 +27,7 @@ class SetSize:
     max_images_per_class: int  # the most frequent class's training images (LVIS profile)
     data_seed: int = 0
     # val draws every class alike: a rare class's AP is measured on as many instances as a
-    # frequent one's (~24 for the smoke size), not on the ~5 that sqrt(training count) gives it
+    # frequent one's (~19 for the smoke size), not on the ~7 that sqrt(training count) gives it
     val_class_weights: str = "uniform"
 
     def data_params(self) -> Dict:
