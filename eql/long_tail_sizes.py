@@ -31,6 +31,7 @@ class SetSize:
     val_class_weights: str = "uniform"
 
     def data_params(self) -> Dict:
+        """The set's parameters: generate_synthetic_lvis's keyword arguments (also params.json)."""
         return {
             "num_classes": self.num_classes,
             "num_train_images": self.num_train_images,

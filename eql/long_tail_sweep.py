@@ -144,18 +144,7 @@ def prepare_data(sweep: Sweep, log: Callable[[str], None] = print) -> str:
                 return sweep.data_root
     log(f"generating the {sweep.size_name} set in {sweep.data_root}")
     shutil.rmtree(sweep.data_root, ignore_errors=True)
-    generate_synthetic_lvis(
-        sweep.data_root,
-        params["num_train_images"],
-        params["num_val_images"],
-        params["num_classes"],
-        image_size=params["image_size"],
-        seed=params["seed"],
-        progress=False,
-        profile="lvis",
-        max_images_per_class=params["max_images_per_class"],
-        val_class_weights=params["val_class_weights"],
-    )
+    generate_synthetic_lvis(sweep.data_root, progress=False, **params)
     write_json_atomic(stamp, params)
     return sweep.data_root
 

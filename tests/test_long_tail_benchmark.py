@@ -88,12 +88,9 @@ def test_every_variant_is_a_valid_config_whose_label_reads_back(size_name, tmp_p
 
         from eql.data import generate_synthetic_lvis, register_synthetic_lvis
 
-        p = size.data_params()
         generate_synthetic_lvis(
-            sweep.data_root, p["num_train_images"], p["num_val_images"], p["num_classes"],
-            image_size=p["image_size"], progress=False, write_images=False, profile="lvis",
-            max_images_per_class=p["max_images_per_class"],
-        )  # fmt: skip
+            sweep.data_root, progress=False, write_images=False, **size.data_params()
+        )
         register_synthetic_lvis(sweep.data_root, "long_tail")
         # C + 1 logits (background), C + 2 with Seesaw's objectness
         for label, logits in (("eql", 51), ("softmax_ce", 51), ("seesaw", 52),
@@ -153,10 +150,8 @@ def test_the_sweep_generates_its_set_once_with_a_uniform_val(tmp_path):
     vals = {}
     for weights in ("sqrt", "uniform"):
         paths = generate_synthetic_lvis(
-            str(tmp_path / weights), p["num_train_images"], p["num_val_images"],
-            p["num_classes"], image_size=p["image_size"], seed=p["seed"], progress=False,
-            write_images=False, profile="lvis", max_images_per_class=p["max_images_per_class"],
-            val_class_weights=weights,
+            str(tmp_path / weights), progress=False, write_images=False,
+            **dict(p, val_class_weights=weights),
         )  # fmt: skip
         vals[weights] = open(paths["val"]).read()
     val_json = os.path.join(root, "annotations", "lvis_synthetic_val.json")
