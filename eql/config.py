@@ -69,7 +69,7 @@ def add_eql_config(cfg):
     # across classes); LVIS's protocol uses 300.
     _C.TEST.LVIS.MAX_DETS_PER_IMAGE = 300
     # Evaluation engine: "faster_coco_eval" (C++, LVIS mode) or "lvis_api" (the reference);
-    # both give the same metrics.
+    # both give lvis-api's metrics on every input (eql/evaluation/lvis_inputs.py).
     _C.TEST.LVIS.ENGINE = "faster_coco_eval"
     # Also compute AP^Fixed and AP^Pool (Dave et al. 2021): detections capped per class over the
     # dataset instead of per image. Sets TEST.DETECTIONS_PER_IMAGE to -1 (keep all) in

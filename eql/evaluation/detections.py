@@ -138,7 +138,7 @@ class Detections:
     @classmethod
     def from_dicts(cls, results: Sequence[Dict]) -> "Detections":
         """Columns of LVIS result dicts (``segmentation`` RLEs with str or bytes counts; the mask
-        area from ``area`` when every result has one, else from the RLE)."""
+        area from the RLE)."""
         if not results:
             return cls.empty()
         with_masks = "segmentation" in results[0]
@@ -149,12 +149,10 @@ class Detections:
             segs = [r["segmentation"] for r in results]
             counts = [s["counts"] for s in segs]
             counts = [c.decode("ascii") if isinstance(c, bytes) else c for c in counts]
-            if all("area" in r for r in results):
-                area = np.array([r["area"] for r in results], np.float64)
-            else:
-                area = fce_mask.area(
-                    [{"size": s["size"], "counts": c.encode("ascii")} for s, c in zip(segs, counts)]
-                ).astype(np.float64)
+            # the mask's pixel count, as lvis-api computes it (a result's own 'area' is not read)
+            area = fce_mask.area(
+                [{"size": s["size"], "counts": c.encode("ascii")} for s, c in zip(segs, counts)]
+            ).astype(np.float64)
             masks = dict(
                 rle_counts=counts,
                 rle_size=np.array([s["size"] for s in segs], np.int64).reshape(-1, 2),

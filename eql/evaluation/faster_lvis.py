@@ -10,6 +10,7 @@ concatenated arrays equal a single run's. The summary is then taken as lvis-api 
 pairs and keeps the engine's memory proportional to the evaluable pairs.
 """
 
+import json
 import logging
 import os
 from typing import Dict, List, Tuple
@@ -18,14 +19,8 @@ import numpy as np
 
 from ..gc_pause import gc_paused
 from .detections import Detections, as_detections
-from .lvis_metrics import (
-    LVIS_MAX_DETS_PER_IMAGE,
-    LVISMetrics,
-    Results,
-    category_ap,
-    empty_metrics,
-    lvis_summary,
-)
+from .lvis_inputs import check_results, lvis_ground_truth, scorable
+from .lvis_metrics import LVIS_MAX_DETS_PER_IMAGE, LVISMetrics, Results, category_ap, lvis_summary
 
 logger = logging.getLogger(__name__)
 
@@ -79,7 +74,9 @@ def _faster_coco_results(gt_api, dets: Detections, iou_type: str):
 
     ids = range(1, len(dets) + 1)
     common = zip(ids, dets.image_id.tolist(), dets.category_id.tolist(), dets.score.tolist())
-    if iou_type == "segm":
+    if not len(dets):
+        anns = []  # nothing to score: every category with ground truth gets precision 0
+    elif iou_type == "segm":
         # mask IoU needs no box; the area (small / medium / large) is the mask's
         segs = zip(dets.rle_size.tolist(), dets.rle_counts, dets.area.tolist())
         anns = [
@@ -133,30 +130,51 @@ def category_groups(
     return groups
 
 
+def faster_ground_truth(gt):
+    """The ground truth as a ``faster_coco_eval.COCO`` of what lvis-api evaluates (annotations of
+    area in (0, inf), no crowds: :func:`.lvis_inputs.lvis_ground_truth`). ``gt``: a json path, a
+    dataset dict, a ``faster_coco_eval.COCO`` or this function's own result (returned as is)."""
+    from faster_coco_eval import COCO
+
+    if getattr(gt, "eql_lvis_ground_truth", False):
+        return gt
+    if isinstance(gt, COCO):
+        gt = gt.dataset
+    elif isinstance(gt, str):
+        with open(gt) as f:
+            gt = json.load(f)
+    api = COCO(lvis_ground_truth(gt))
+    api.eql_lvis_ground_truth = True
+    return api
+
+
 def evaluate_with_faster_coco_eval(
     gt, results: Results, iou_type: str, max_dets_per_image: int = LVIS_MAX_DETS_PER_IMAGE
 ) -> LVISMetrics:
-    """LVIS metrics with faster-coco-eval. ``gt``: a json path, a dataset dict or a
-    ``faster_coco_eval.COCO``. Detections are capped per image first, then those LVIS ignores
-    (categories neither annotated nor negative in their image) are dropped before the engine
-    sees them, which changes no metric."""
-    from faster_coco_eval import COCO, COCOeval_faster
+    """LVIS metrics with faster-coco-eval. ``gt``: see :func:`faster_ground_truth`. Detections are
+    capped per image first, then those lvis-api drops (area not in (0, inf)) and those LVIS
+    ignores (categories neither annotated nor negative in their image) are dropped before the
+    engine sees them, which changes no metric."""
+    from faster_coco_eval import COCOeval_faster
 
     with gc_paused():
-        gt_api = gt if isinstance(gt, COCO) else COCO(gt)
+        gt_api = faster_ground_truth(gt)
         cat_ids = sorted(gt_api.getCatIds())
-        dets = as_detections(results).cap_per_image(max_dets_per_image)
+        dets = as_detections(results)
+        check_results(dets, gt_api.imgs, cat_ids, "given")
+        dets = scorable(dets.cap_per_image(max_dets_per_image), iou_type)
         images_of = evaluable_images(gt_api.dataset)
         dets = dets.take(np.flatnonzero(lvis_evaluable(images_of, dets)))
-        if not len(dets):
-            return empty_metrics(cat_ids, max_dets_per_image)
         dt_api = _faster_coco_results(gt_api, dets, iou_type)
         # the per-image cap is applied above; no cap per (image, class) beyond it
         max_dets = (
             max_dets_per_image if max_dets_per_image >= 0 else _most_per_image_and_class(dets)
         )
         index = {c: k for k, c in enumerate(cat_ids)}
-        precision = recall = None
+        t, r, a = 10, 101, 4  # IoU thresholds, recall points, area ranges (LVIS's)
+        precision = np.full((t, r, len(cat_ids), a), -1.0)
+        recall = np.full((t, len(cat_ids), a), -1.0)
+        iou_thresholds = np.linspace(0.5, 0.95, t)
         for group, image_ids in category_groups(images_of):
             ev = COCOeval_faster(
                 gt_api,
@@ -169,11 +187,8 @@ def evaluate_with_faster_coco_eval(
             ev.params.catIds, ev.params.imgIds, ev.params.maxDets = group, image_ids, [max_dets]
             ev.evaluate()
             ev.accumulate()
-            if precision is None:
-                t, r, _, a, _ = ev.eval["precision"].shape
-                precision = np.full((t, r, len(cat_ids), a), -1.0)
-                recall = np.full((t, len(cat_ids), a), -1.0)
-                iou_thresholds = np.asarray(ev.params.iouThrs)
+            assert ev.eval["precision"].shape[:2] == (t, r), ev.eval["precision"].shape
+            iou_thresholds = np.asarray(ev.params.iouThrs)
             k = [index[c] for c in ev.params.catIds]
             precision[:, :, k] = ev.eval["precision"][..., -1]
             recall[:, k] = ev.eval["recall"][..., -1]

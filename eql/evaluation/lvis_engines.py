@@ -7,20 +7,23 @@ per-category AP (NaN where a category has no ground truth in the evaluated image
 """
 
 import contextlib
+import json
 import logging
+import os
+import tempfile
 from typing import Dict, List
 
 import numpy as np
 
 from .detections import Detections, as_detections
-from .faster_lvis import evaluate_with_faster_coco_eval
+from .faster_lvis import evaluate_with_faster_coco_eval, faster_ground_truth
+from .lvis_inputs import check_results, has_ignore_flags
 from .lvis_metrics import (
     LVIS_MAX_DETS_PER_IMAGE,
     SUMMARY_METRICS,
     LVISMetrics,
     Results,
     category_ap,
-    empty_metrics,
 )
 
 logger = logging.getLogger(__name__)
@@ -52,20 +55,60 @@ def lvis_api_results(dets: Detections, iou_type: str) -> List[Dict]:
     return rows
 
 
+def lvis_api_ground_truth(gt):
+    """An ``lvis.LVIS``: ``gt`` itself, or read from a json path, a dataset dict or a
+    ``faster_coco_eval.COCO`` (these two through a temporary json: lvis-api reads only files)."""
+    from lvis import LVIS
+
+    if isinstance(gt, LVIS):
+        return gt
+    if isinstance(gt, str):
+        return LVIS(gt)
+    dataset = gt if isinstance(gt, dict) else gt.dataset
+    fd, path = tempfile.mkstemp(suffix=".json")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(dataset, f)
+        return LVIS(path)
+    finally:
+        os.unlink(path)
+
+
+def nothing_to_score_results(gt_api, iou_type: str) -> List[Dict]:
+    """One result that lvis-api drops (area 0), so that it evaluates no result at all: lvis-api
+    cannot take an empty result list (``LVISResults`` reads ``results[0]``)."""
+    img = gt_api.dataset["images"][0]
+    row = {
+        "image_id": img["id"],
+        "category_id": sorted(gt_api.get_cat_ids())[0],
+        "bbox": [0.0, 0.0, 0.0, 0.0],
+        "score": 0.0,
+    }
+    if iou_type == "segm":
+        import pycocotools.mask as mask_util
+
+        h, w = int(img["height"]), int(img["width"])
+        rle = mask_util.encode(np.zeros((h, w, 1), np.uint8, order="F"))[0]
+        del row["bbox"]
+        row["segmentation"] = {"size": [h, w], "counts": rle["counts"].decode("ascii")}
+    return [row]
+
+
 def evaluate_with_lvis_api(
     gt, results: Results, iou_type: str, max_dets_per_image: int = LVIS_MAX_DETS_PER_IMAGE
 ) -> LVISMetrics:
-    """lvis-api's LVISEval. ``gt``: a json path or an ``lvis.LVIS``."""
+    """lvis-api's LVISEval. ``gt``: a json path, an ``lvis.LVIS``, a dataset dict or a
+    ``faster_coco_eval.COCO``."""
     with numpy_float_alias():
-        from lvis import LVIS, LVISEval, LVISResults
+        from lvis import LVISEval, LVISResults
 
-        gt_api = LVIS(gt) if isinstance(gt, str) else gt
-        dets = lvis_api_results(as_detections(results), iou_type)
+        gt_api = lvis_api_ground_truth(gt)
+        dets = as_detections(results)
         cat_ids = sorted(gt_api.get_cat_ids())
-        if not dets:
-            return empty_metrics(cat_ids, max_dets_per_image)
+        check_results(dets, gt_api.imgs, cat_ids, "given")
+        rows = lvis_api_results(dets, iou_type) or nothing_to_score_results(gt_api, iou_type)
         # lvis-api applies its own per-image cap: it is the reference for ours
-        dt_api = LVISResults(gt_api, dets, max_dets=max_dets_per_image)
+        dt_api = LVISResults(gt_api, rows, max_dets=max_dets_per_image)
         ev = LVISEval(gt_api, dt_api, iou_type)
         ev.params.max_dets = max_dets_per_image if max_dets_per_image >= 0 else -1
         ev.run()
@@ -80,17 +123,28 @@ def evaluate_lvis(
     engine: str = "faster_coco_eval",
     max_dets_per_image: int = LVIS_MAX_DETS_PER_IMAGE,
 ) -> LVISMetrics:
-    """LVIS metrics of ``results`` (LVIS result dicts) on ``gt`` with the named engine."""
+    """LVIS metrics of ``results`` (LVIS result dicts or :class:`Detections`) on ``gt`` with the
+    named engine; both give lvis-api's metrics on every input (:mod:`.lvis_inputs`). ``gt``: a
+    json path, a dataset dict, or the engine's own ground-truth object."""
     if iou_type not in ("bbox", "segm"):
         raise ValueError(f"iou_type must be 'bbox' or 'segm', got {iou_type!r}")
     dets = as_detections(results)
     if iou_type == "segm" and len(dets) and not dets.has_masks:
         raise ValueError("segm evaluation needs results with a 'segmentation'")
     if engine == "faster_coco_eval":
-        return evaluate_with_faster_coco_eval(gt, dets, iou_type, max_dets_per_image)
-    if engine == "lvis_api":
-        return evaluate_with_lvis_api(gt, dets, iou_type, max_dets_per_image)
-    raise ValueError(f"unknown LVIS evaluation engine {engine!r}; choose one of {list(ENGINES)}")
+        gt_api = faster_ground_truth(gt)
+        if not has_ignore_flags(gt_api.dataset):
+            return evaluate_with_faster_coco_eval(gt_api, dets, iou_type, max_dets_per_image)
+        logger.warning(
+            "the ground truth has annotations with an 'ignore' flag, which faster-coco-eval does "
+            "not honour: evaluated with lvis-api"
+        )
+        gt = gt_api
+    elif engine != "lvis_api":
+        raise ValueError(
+            f"unknown LVIS evaluation engine {engine!r}; choose one of {list(ENGINES)}"
+        )
+    return evaluate_with_lvis_api(gt, dets, iou_type, max_dets_per_image)
 
 
 __all__ = [

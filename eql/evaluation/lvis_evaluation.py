@@ -2,11 +2,11 @@
 
 Predictions are kept as columns (:class:`Detections`: arrays, not one dict per detection),
 gathered to the main process and evaluated in memory with a selectable engine (faster-coco-eval's
-LVIS mode by default, lvis-api as the reference; same metrics to 1e-6). The results are also
-written as an LVIS results json (by a forked writer while the metrics are computed, see
-:mod:`.output_writer`); for a json without annotations (test-dev) that file is the output, ready
-to be submitted. Optional: per-category reports (CSV, PNG) and AP^Fixed / AP^Pool (Dave et al.
-2021).
+LVIS mode by default, lvis-api as the reference; both give lvis-api's metrics on every input,
+:mod:`.lvis_inputs`). The results are also written as an LVIS results json (by a forked writer
+while the metrics are computed, see :mod:`.output_writer`); for a json without annotations
+(test-dev) that file is the output, ready to be submitted. Optional: per-category reports (CSV,
+PNG) and AP^Fixed / AP^Pool (Dave et al. 2021).
 """
 
 import contextlib
@@ -24,7 +24,8 @@ from detectron2.utils.file_io import PathManager
 from detectron2.utils.logger import create_small_table
 
 from .detections import Detections
-from .lvis_engines import ENGINES, LVISMetrics, evaluate_lvis
+from .faster_lvis import faster_ground_truth
+from .lvis_engines import ENGINES, LVISMetrics, evaluate_lvis, lvis_api_ground_truth
 from .output_writer import RESULTS_FILE, EvaluationOutputs
 from .pooled_ap import pooled_ap
 
@@ -156,12 +157,8 @@ class LVISEvaluator(DatasetEvaluator):
         """The engine's ground-truth object, built once per evaluation (every task, AP^Fixed and
         AP^Pool use it)."""
         if self._engine == "faster_coco_eval":
-            from faster_coco_eval import COCO
-
-            return COCO(gt_dataset)
-        from lvis import LVIS  # its constructor only reads a path
-
-        return LVIS(self._json_file)
+            return faster_ground_truth(gt_dataset)
+        return lvis_api_ground_truth(self._json_file)
 
     def _fixed_and_pooled(self, gt, fixed, task) -> Dict[str, float]:
         """AP^Fixed (and its r/c/f split) and AP^Pool of the per-class-capped detections, in %."""

@@ -62,8 +62,3 @@ def lvis_summary(
     for a, label in enumerate(AREA_LABELS[1:], 1):
         out[f"AR{label[0]}@{max_dets_label}"] = _mean_valid(recall[..., a])
     return out
-
-
-def empty_metrics(cat_ids, max_dets) -> LVISMetrics:
-    keys = list(SUMMARY_METRICS) + [f"AR{a}@{max_dets}" for a in ("", "s", "m", "l")]
-    return LVISMetrics({k: float("nan") for k in keys}, cat_ids, np.full(len(cat_ids), np.nan))

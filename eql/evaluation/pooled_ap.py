@@ -1,14 +1,20 @@
 """AP^Pool (Dave et al. 2021, "Evaluating Large-Vocabulary Object Detectors: The Devil is in the
 Details"): one precision-recall curve over the detections of all classes, with both engines."""
 
-import json
 from typing import Dict, Sequence, Tuple
 
 import numpy as np
 
 from .detections import as_detections
-from .faster_lvis import evaluate_with_faster_coco_eval
-from .lvis_engines import ENGINES, lvis_api_results, numpy_float_alias
+from .faster_lvis import evaluate_with_faster_coco_eval, faster_ground_truth
+from .lvis_engines import (
+    ENGINES,
+    lvis_api_ground_truth,
+    lvis_api_results,
+    nothing_to_score_results,
+    numpy_float_alias,
+)
+from .lvis_inputs import check_results, has_ignore_flags, scorable
 from .lvis_metrics import Results
 
 
@@ -19,26 +25,28 @@ def pooled_ap(
     ranked by score across classes. A detection is matched within its own class and image as in
     LVIS (federated: only classes annotated or negative in the image count; unmatched detections
     of a not-exhaustive class are ignored); precision is interpolated at 101 recall points and
-    averaged over IoU 0.50:0.95, as LVIS's AP. No per-image cap. ``gt``: a json path (or, for
-    lvis_api, an ``lvis.LVIS``; for faster_coco_eval, a dataset dict or a
-    ``faster_coco_eval.COCO``).
+    averaged over IoU 0.50:0.95, as LVIS's AP. No per-image cap. ``gt``: a json path, a dataset
+    dict, or the engine's ground-truth object. Results and ground truth are read as lvis-api
+    reads them (:mod:`.lvis_inputs`): nothing to score gives 0, no ground truth NaN.
 
     faster_coco_eval: every (image, class) pair of the ground truth becomes an image of one pooled
     class, so that the engine matches within (image, class) and ranks across classes.
     lvis_api (the reference): pools lvis-api's per-(image, class) matches by hand."""
     if engine == "faster_coco_eval":
-        return _pooled_ap_faster(gt, results, iou_type)
-    if engine != "lvis_api":
+        gt = faster_ground_truth(gt)
+        if not has_ignore_flags(gt.dataset):  # else lvis-api, which honours them
+            return _pooled_ap_faster(gt, results, iou_type)
+    elif engine != "lvis_api":
         raise ValueError(
             f"unknown LVIS evaluation engine {engine!r}; choose one of {list(ENGINES)}"
         )
     with numpy_float_alias():
-        from lvis import LVIS, LVISEval, LVISResults
+        from lvis import LVISEval, LVISResults
 
-        gt_api = LVIS(gt) if isinstance(gt, str) else gt
-        dets = lvis_api_results(as_detections(results), iou_type)
-        if not dets:
-            return float("nan")
+        gt_api = lvis_api_ground_truth(gt)
+        dets = as_detections(results)
+        check_results(dets, gt_api.imgs, gt_api.get_cat_ids(), "given")
+        dets = lvis_api_results(dets, iou_type) or nothing_to_score_results(gt_api, iou_type)
         ev = LVISEval(gt_api, LVISResults(gt_api, dets, max_dets=-1), iou_type)
         ev.params.area_rng, ev.params.area_rng_lbl = [ev.params.area_rng[0]], ["all"]
         ev.evaluate()
@@ -77,29 +85,24 @@ def pooled_dataset(gt_dataset: Dict, results: Sequence[Dict]):
     """(gt, dets) with one class: each evaluable (image, class) pair of ``gt_dataset`` is an image
     (its own size) whose objects are that class's objects there, negative or not exhaustive as the
     class was in the original image. Detections follow their pair; others are dropped (LVIS
-    ignores them)."""
-    pair_id: Dict[Tuple[int, int], int] = {}
+    ignores them). Pairs are numbered in (class, image) order, the order in which the lvis-api
+    route pools them, so that tied scores rank alike in both engines."""
     sizes = {img["id"]: (img["height"], img["width"]) for img in gt_dataset["images"]}
-    negative = set()
-
-    def new_id(img_id, cat_id):
-        if (img_id, cat_id) not in pair_id:
-            pair_id[img_id, cat_id] = len(pair_id) + 1
-        return pair_id[img_id, cat_id]
-
-    annotations = []
-    for a in gt_dataset.get("annotations", []):
-        annotations.append(
-            {**a, "image_id": new_id(a["image_id"], a["category_id"]), "category_id": 1}
-        )
-    for img in gt_dataset["images"]:
-        for c in img.get("neg_category_ids", []):
-            negative.add(new_id(img["id"], c))
+    annotated = {(a["image_id"], a["category_id"]) for a in gt_dataset.get("annotations", [])}
+    negative = {
+        (img["id"], c) for img in gt_dataset["images"] for c in img.get("neg_category_ids", [])
+    }
     not_exhaustive = {
         (img["id"], c)
         for img in gt_dataset["images"]
         for c in img.get("not_exhaustive_category_ids", [])
     }
+    pairs = sorted(annotated | negative, key=lambda p: (p[1], p[0]))
+    pair_id: Dict[Tuple[int, int], int] = {p: k for k, p in enumerate(pairs, 1)}
+    annotations = [
+        {**a, "image_id": pair_id[a["image_id"], a["category_id"]], "category_id": 1}
+        for a in gt_dataset.get("annotations", [])
+    ]
     images = []
     for (img_id, cat_id), pid in pair_id.items():
         h, w = sizes[img_id]
@@ -108,7 +111,7 @@ def pooled_dataset(gt_dataset: Dict, results: Sequence[Dict]):
                 "id": pid,
                 "height": h,
                 "width": w,
-                "neg_category_ids": [1] if pid in negative else [],
+                "neg_category_ids": [1] if (img_id, cat_id) in negative else [],
                 "not_exhaustive_category_ids": [1] if (img_id, cat_id) in not_exhaustive else [],
             }
         )
@@ -126,12 +129,10 @@ def pooled_dataset(gt_dataset: Dict, results: Sequence[Dict]):
 
 
 def _pooled_ap_faster(gt, results: Results, iou_type: str) -> float:
-    if isinstance(gt, str):
-        with open(gt) as f:
-            gt = json.load(f)
-    elif hasattr(gt, "dataset"):  # a faster_coco_eval.COCO
-        gt = gt.dataset
-    pooled_gt, dets = pooled_dataset(gt, as_detections(results).to_dicts())
-    if not dets or not pooled_gt["annotations"]:
+    gt = faster_ground_truth(gt)  # what lvis-api evaluates: annotations of area > 0, no crowds
+    dets = as_detections(results)
+    check_results(dets, gt.imgs, gt.getCatIds(), "given")
+    pooled_gt, dets = pooled_dataset(gt.dataset, scorable(dets, iou_type).to_dicts())
+    if not pooled_gt["annotations"]:
         return float("nan")
     return evaluate_with_faster_coco_eval(pooled_gt, dets, iou_type, -1).summary["AP"]
