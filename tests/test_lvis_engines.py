@@ -65,10 +65,11 @@ def test_faster_coco_eval_matches_lvis_api(eval_set, seed, iou_type):
 
 
 def test_per_image_cap_keeps_top_scores_across_classes():
+    box = [0, 0, 1, 1]
     dets = [
-        {"image_id": 1, "category_id": c, "score": s}
+        {"image_id": 1, "category_id": c, "score": s, "bbox": box}
         for c, s in [(1, 0.5), (2, 0.9), (3, 0.1), (1, 0.7)]
-    ] + [{"image_id": 2, "category_id": 1, "score": 0.01}]
+    ] + [{"image_id": 2, "category_id": 1, "score": 0.01, "bbox": box}]
     dets = Detections.from_dicts(dets)
     kept = dets.cap_per_image(2).to_dicts()
     assert [(d["image_id"], d["score"]) for d in kept] == [(1, 0.9), (1, 0.7), (2, 0.01)]
@@ -77,8 +78,10 @@ def test_per_image_cap_keeps_top_scores_across_classes():
 
 def test_caps_break_ties_like_lvis_api():
     """Equal scores: the earlier detection is kept (lvis-api's stable sort), rows stay in order."""
-    rows = [{"image_id": 3, "category_id": c, "score": 0.5} for c in (4, 5, 6)]
-    rows.insert(1, {"image_id": 3, "category_id": 7, "score": 0.6})
+    rows = [
+        {"image_id": 3, "category_id": c, "score": 0.5, "bbox": [0, 0, 1, 1]} for c in (4, 5, 6)
+    ]
+    rows.insert(1, {"image_id": 3, "category_id": 7, "score": 0.6, "bbox": [0, 0, 1, 1]})
     dets = Detections.from_dicts(rows)
     assert dets.cap_per_image(2).category_id.tolist() == [4, 7]
     assert dets.cap_per_image(3).category_id.tolist() == [4, 7, 5]
@@ -87,7 +90,10 @@ def test_caps_break_ties_like_lvis_api():
 
 
 def test_per_class_cap_over_the_dataset():
-    dets = [{"image_id": i, "category_id": 1 + i % 2, "score": i / 10} for i in range(6)]
+    dets = [
+        {"image_id": i, "category_id": 1 + i % 2, "score": i / 10, "bbox": [0, 0, 1, 1]}
+        for i in range(6)
+    ]
     kept = Detections.from_dicts(dets).cap_per_class(2).to_dicts()
     # class 1 has 0, .2, .4 and class 2 .1, .3, .5: the two best of each, in the input order
     assert [(d["category_id"], d["score"]) for d in kept] == [

@@ -7,6 +7,7 @@ import json
 import math
 from collections import Counter
 
+import numpy as np
 import pytest
 from lvis_adversarial import adversarial_case
 
@@ -149,7 +150,17 @@ def _gt(*anns, neg=(), not_exhaustive=(), size=100):
             {"id": 2, "name": "b", "frequency": "r"},
         ],
         "annotations": [
-            {"id": k, "image_id": 1, "category_id": c, "bbox": b, "area": b[2] * b[3], **extra}
+            {
+                "id": k,
+                "image_id": 1,
+                "category_id": c,
+                "bbox": b,
+                "area": b[2] * b[3],
+                "segmentation": [
+                    [b[0], b[1], b[0] + b[2], b[1], b[0] + b[2], b[1] + b[3], b[0], b[1] + b[3]]
+                ],
+                **extra,
+            }
             for k, (c, b, extra) in enumerate(anns, 1)
         ],
     }
@@ -224,8 +235,8 @@ def test_ignore_flags_are_honoured(engine):
         (_det([1, 1, 5, 5], float("nan")), "'score' is not finite"),
         (_det([1, 1, float("inf"), 5]), "'bbox' has a non-finite value"),
         (_det([1, 1, -5, 5]), "'bbox' has a negative width or height"),
-        ({**_det([1, 1, 5, 5]), "image_id": 7}, "'image_id' is not in the ground truth"),
-        (_det([1, 1, 5, 5], cat=9), "'category_id' is not in the ground truth"),
+        ({**_det([1, 1, 5, 5]), "image_id": 7}, "'image_id' is not an image of the ground truth"),
+        (_det([1, 1, 5, 5], cat=9), "'category_id' is not a category of the ground truth"),
     ],
 )
 def test_results_that_cannot_be_evaluated_are_refused(engine, result, field):
@@ -289,3 +300,81 @@ def test_segm_empty_masks_of_a_model_through_the_evaluator(tiny_synthetic):
         for k in ref:
             assert _same(ref[k], fast[k]), (task, k, ref[k], fast[k])
     assert results["lvis_api"]["segm"]["AP50"] > 95
+
+
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ({"image_id": "1"}, r"results\[1\] field 'image_id' must be an integer"),
+        ({"category_id": [1]}, r"results\[1\] field 'category_id' must be an integer"),
+        ({"bbox": [1, 2, 3]}, r"results\[1\] field 'bbox' must be \[x, y, width, height\]"),
+        ({"score": "0.5"}, r"results\[1\] field 'score' must be a number"),
+        ({"score": None}, r"results\[1\] field 'score' must be a number"),
+        ({"segmentation": [[1, 2, 3, 4, 5, 6]]}, r"results\[1\] field 'segmentation' must be a"),
+        (
+            {"segmentation": {"size": [100, 100], "counts": "PP`0"}},
+            r"results\[1\] field 'segmentation' is not a valid RLE of its size \[100, 100\]",
+        ),
+    ],
+)
+def test_malformed_results_are_refused_naming_the_result(bad, message):
+    gt = _gt((1, [10, 10, 20, 20], {}))
+    good = _det([10, 10, 20, 20])
+    if "segmentation" in bad:
+        good["segmentation"] = _box_rle([10, 10, 20, 20])
+    for engine in ENGINES:
+        with pytest.raises(ResultsError, match=message):
+            evaluate_lvis(
+                gt, [good, {**good, **bad}], "segm" if "segmentation" in bad else "bbox", engine
+            )
+    missing = {k: v for k, v in good.items() if k != "score"}
+    with pytest.raises(ResultsError, match=r"results\[1\] has no field 'score'"):
+        evaluate_lvis(gt, [good, missing], "bbox")
+
+
+def _box_rle(box, size=100):
+    import pycocotools.mask as mask_util
+
+    x, y, w, h = box
+    mask = np.zeros((size, size, 1), np.uint8, order="F")
+    mask[y : y + h, x : x + w] = 1
+    return {"size": [size, size], "counts": mask_util.encode(mask)[0]["counts"].decode()}
+
+
+def test_mask_only_results_evaluate_segm_and_refuse_bbox():
+    gt = _gt((1, [10, 10, 20, 20], {}))
+    dets = [{**_det(None), "segmentation": _box_rle([10, 10, 20, 20])}]
+    del dets[0]["bbox"]
+    for engine in ENGINES:
+        assert evaluate_lvis(gt, dets, "segm", engine).summary["AP"] == pytest.approx(1.0)
+        with pytest.raises(ResultsError, match=r"results\[0\] has no field 'bbox'"):
+            evaluate_lvis(gt, dets, "bbox", engine)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_ground_truth_that_lvis_evaluation_cannot_read_is_refused(engine, tmp_path):
+    from eql.evaluation.lvis_inputs import GroundTruthError
+
+    gt = _gt((1, [10, 10, 20, 20], {}), (1, [50, 50, 20, 20], {}))
+    del gt["annotations"][1]["area"]
+    path = tmp_path / "gt.json"
+    path.write_text(json.dumps(gt))
+    with pytest.raises(GroundTruthError, match=rf"{path}: annotations\[1\] \(id 2\) field 'area'"):
+        evaluate_lvis(str(path), [_det([10, 10, 20, 20])], "bbox", engine)
+    gt = _gt((1, [10, 10, 20, 20], {}))
+    del gt["annotations"][0]["segmentation"]
+    dets = [{**_det([10, 10, 20, 20]), "segmentation": _box_rle([10, 10, 20, 20])}]
+    assert evaluate_lvis(gt, dets, "bbox", engine).summary["AP"] == pytest.approx(1.0)
+    with pytest.raises(GroundTruthError, match=r"annotations\[0\] \(id 1\) has no 'segmentation'"):
+        evaluate_lvis(gt, dets, "segm", engine)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_images_without_federated_lists_have_empty_ones(engine):
+    """LVIS's meaning of an image without ``neg_category_ids`` / ``not_exhaustive_category_ids``
+    (lvis-api itself would fail on the missing key): no negative, every category exhaustive."""
+    gt = _gt((1, [10, 10, 20, 20], {}))
+    for key in ("neg_category_ids", "not_exhaustive_category_ids"):
+        del gt["images"][0][key]
+    dets = [_det([10, 10, 20, 20], 0.5), _det([60, 60, 20, 20], 0.9)]
+    assert evaluate_lvis(gt, dets, "bbox", engine).summary["AP50"] == pytest.approx(0.5, abs=0.01)

@@ -19,7 +19,13 @@ import pycocotools.mask as mask_util
 import torch
 from faster_coco_eval.core import mask as fce_mask  # pycocotools' area() of > 255 RLEs overflows
 
+from ..errors import UserError
+
 MASKS_PER_ENCODE = 4
+
+
+class ResultsError(UserError):
+    """LVIS results that cannot be evaluated; the message names the result and field."""
 
 
 @dataclass
@@ -120,7 +126,7 @@ class Detections:
             h, w = instances.image_size
             if n:
                 rles = _encode_masks(instances.pred_masks.detach().reshape(n, h, w))
-                area = fce_mask.area(rles).astype(np.float64)
+                area = _rle_areas(rles)
                 counts = [r["counts"].decode("ascii") for r in rles]
             else:
                 counts, area = [], np.zeros(0)
@@ -138,32 +144,43 @@ class Detections:
     @classmethod
     def from_dicts(cls, results: Sequence[Dict]) -> "Detections":
         """Columns of LVIS result dicts (``segmentation`` RLEs with str or bytes counts; the mask
-        area from the RLE)."""
+        area from the RLE). A result without a field, or with a value of the wrong kind (a string
+        id, a 3-number box, a malformed RLE), is refused with :class:`ResultsError` naming it."""
+        if not isinstance(results, (list, tuple)):
+            raise ResultsError(
+                f"results must be a list of result dicts, got {type(results).__name__}"
+            )
         if not results:
             return cls.empty()
+        bad = next((k for k, r in enumerate(results) if not isinstance(r, dict)), None)
+        if bad is not None:
+            raise ResultsError(f"results[{bad}] is not a result dict: {results[bad]!r:.80}")
         with_masks = "segmentation" in results[0]
         if any(("segmentation" in r) != with_masks for r in results):
-            raise ValueError("some results have a 'segmentation' and others do not")
-        masks = {}
+            raise ResultsError("some results have a 'segmentation' and others do not")
+        masks, rles = {}, None
         if with_masks:
-            segs = [r["segmentation"] for r in results]
-            counts = [s["counts"] for s in segs]
-            counts = [c.decode("ascii") if isinstance(c, bytes) else c for c in counts]
+            counts, sizes = _rle_columns([r["segmentation"] for r in results])
+            rles = [
+                {"size": s, "counts": c.encode("ascii")} for s, c in zip(sizes.tolist(), counts)
+            ]
             # the mask's pixel count, as lvis-api computes it (a result's own 'area' is not read)
-            area = fce_mask.area(
-                [{"size": s["size"], "counts": c.encode("ascii")} for s, c in zip(segs, counts)]
-            ).astype(np.float64)
-            masks = dict(
-                rle_counts=counts,
-                rle_size=np.array([s["size"] for s in segs], np.int64).reshape(-1, 2),
-                area=area,
-            )
-        boxes = [r.get("bbox", (0.0, 0.0, 0.0, 0.0)) for r in results]
+            area = _rle_areas(rles)
+            masks = dict(rle_counts=counts, rle_size=sizes, area=area)
+        if with_masks and not all("bbox" in r for r in results):
+            # a mask without a box: the mask's bounding box, as lvis-api gives it
+            boxes = np.asarray(fce_mask.toBbox(rles), np.float64).reshape(-1, 4)
+            given = [k for k, r in enumerate(results) if "bbox" in r]
+            if given:
+                part = _column([results[k] for k in given], "bbox", "iuf", "[x, y, w, h]", (4,))
+                boxes[given] = part
+        else:
+            boxes = _column(results, "bbox", "iuf", "[x, y, width, height]", shape=(4,))
         return cls(
-            np.array([r["image_id"] for r in results], np.int64),
-            np.array([r["category_id"] for r in results], np.int64),
-            np.array(boxes, np.float64).reshape(-1, 4),
-            np.array([r["score"] for r in results], np.float64),
+            _column(results, "image_id", "iu", "an integer").astype(np.int64),
+            _column(results, "category_id", "iu", "an integer").astype(np.int64),
+            boxes.astype(np.float64).reshape(-1, 4),
+            _column(results, "score", "iuf", "a number").astype(np.float64),
             **masks,
         )
 
@@ -199,6 +216,67 @@ class Detections:
         rank = _rank_within(self.category_id, self.score)
         keep = rank < max_dets
         return self if keep.all() else self.take(np.flatnonzero(keep))
+
+
+def _column(results, field: str, kinds: str, what: str, shape=()) -> np.ndarray:
+    """``field`` of every result as an array of numpy kind in ``kinds`` (integers "iu", numbers
+    "iuf"); ResultsError naming the first result without it or with another kind of value."""
+    values = [r.get(field, _MISSING) for r in results]
+    try:
+        array = np.asarray(values)
+        ok = array.dtype.kind in kinds and array.shape[1:] == shape
+    except ValueError:  # ragged boxes
+        ok = False
+    if ok:
+        return array
+    for k, v in enumerate(values):
+        if v is _MISSING:
+            raise ResultsError(f"results[{k}] has no field '{field}'")
+        item = np.asarray(v) if isinstance(v, (list, tuple, int, float)) else None
+        if item is None or item.dtype.kind not in kinds or item.shape != shape:
+            raise ResultsError(f"results[{k}] field '{field}' must be {what}, got {v!r:.80}")
+    raise ResultsError(f"results: field '{field}' must be {what} in every result")
+
+
+_MISSING = object()
+
+
+def _rle_columns(segs) -> tuple:
+    """(counts as str, (n, 2) sizes) of compressed RLEs; ResultsError naming the first that is
+    not one (a polygon, an uncompressed RLE, a size that is not [height, width])."""
+    counts, sizes = [], []
+    for k, seg in enumerate(segs):
+        c = seg.get("counts") if isinstance(seg, dict) else None
+        size = seg.get("size") if isinstance(seg, dict) else None
+        if (
+            not isinstance(c, (str, bytes))
+            or not isinstance(size, (list, tuple))
+            or len(size) != 2
+            or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in size)
+        ):
+            raise ResultsError(
+                f"results[{k}] field 'segmentation' must be a compressed RLE "
+                f"{{'size': [height, width], 'counts': str}}, got {seg!r:.80}"
+            )
+        counts.append(c.decode("ascii") if isinstance(c, bytes) else c)
+        sizes.append(size)
+    return counts, np.array(sizes, np.int64).reshape(-1, 2)
+
+
+def _rle_areas(rles: List[Dict]) -> np.ndarray:
+    """(n,) pixel counts of RLEs; ResultsError naming the first RLE that does not decode."""
+    try:
+        return fce_mask.area(rles).astype(np.float64)
+    except ValueError:
+        for k, rle in enumerate(rles):
+            try:
+                fce_mask.area([rle])
+            except ValueError as e:
+                raise ResultsError(
+                    f"results[{k}] field 'segmentation' is not a valid RLE of its size "
+                    f"{rle['size']} ({e})"
+                ) from None
+        raise
 
 
 def _encode_masks(masks: torch.Tensor) -> List[Dict]:

@@ -18,8 +18,14 @@ from typing import Dict, List, Tuple
 import numpy as np
 
 from ..gc_pause import gc_paused
-from .detections import Detections, as_detections
-from .lvis_inputs import check_results, lvis_ground_truth, scorable
+from .detections import Detections
+from .lvis_inputs import (
+    check_ground_truth,
+    check_results,
+    lvis_ground_truth,
+    results_for,
+    scorable,
+)
 from .lvis_metrics import LVIS_MAX_DETS_PER_IMAGE, LVISMetrics, Results, category_ap, lvis_summary
 
 logger = logging.getLogger(__name__)
@@ -138,11 +144,13 @@ def faster_ground_truth(gt):
 
     if getattr(gt, "eql_lvis_ground_truth", False):
         return gt
+    name = gt if isinstance(gt, str) else "given"
     if isinstance(gt, COCO):
         gt = gt.dataset
     elif isinstance(gt, str):
         with open(gt) as f:
             gt = json.load(f)
+    check_ground_truth(gt, name)
     api = COCO(lvis_ground_truth(gt))
     api.eql_lvis_ground_truth = True
     return api
@@ -160,8 +168,8 @@ def evaluate_with_faster_coco_eval(
     with gc_paused():
         gt_api = faster_ground_truth(gt)
         cat_ids = sorted(gt_api.getCatIds())
-        dets = as_detections(results)
-        check_results(dets, gt_api.imgs, cat_ids, "given")
+        dets = results_for(results, iou_type)
+        check_results(dets, gt_api.dataset, iou_type)
         dets = scorable(dets.cap_per_image(max_dets_per_image), iou_type)
         images_of = evaluable_images(gt_api.dataset)
         dets = dets.take(np.flatnonzero(lvis_evaluable(images_of, dets)))

@@ -15,9 +15,14 @@ from typing import Dict, List
 
 import numpy as np
 
-from .detections import Detections, as_detections
+from .detections import Detections
 from .faster_lvis import evaluate_with_faster_coco_eval, faster_ground_truth
-from .lvis_inputs import check_results, has_ignore_flags
+from .lvis_inputs import (
+    check_ground_truth,
+    check_results,
+    has_ignore_flags,
+    results_for,
+)
 from .lvis_metrics import (
     LVIS_MAX_DETS_PER_IMAGE,
     SUMMARY_METRICS,
@@ -57,21 +62,24 @@ def lvis_api_results(dets: Detections, iou_type: str) -> List[Dict]:
 
 def lvis_api_ground_truth(gt):
     """An ``lvis.LVIS``: ``gt`` itself, or read from a json path, a dataset dict or a
-    ``faster_coco_eval.COCO`` (these two through a temporary json: lvis-api reads only files)."""
+    ``faster_coco_eval.COCO`` (these two through a temporary json: lvis-api reads only files);
+    checked (:func:`.lvis_inputs.check_ground_truth`)."""
     from lvis import LVIS
 
     if isinstance(gt, LVIS):
-        return gt
-    if isinstance(gt, str):
-        return LVIS(gt)
-    dataset = gt if isinstance(gt, dict) else gt.dataset
-    fd, path = tempfile.mkstemp(suffix=".json")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(dataset, f)
-        return LVIS(path)
-    finally:
-        os.unlink(path)
+        api = gt
+    elif isinstance(gt, str):
+        api = LVIS(gt)
+    else:
+        fd, path = tempfile.mkstemp(suffix=".json")
+        try:
+            with os.fdopen(fd, "w") as f:
+                json.dump(gt if isinstance(gt, dict) else gt.dataset, f)
+            api = LVIS(path)
+        finally:
+            os.unlink(path)
+    check_ground_truth(api.dataset, gt if isinstance(gt, str) else "given")
+    return api
 
 
 def nothing_to_score_results(gt_api, iou_type: str) -> List[Dict]:
@@ -103,9 +111,9 @@ def evaluate_with_lvis_api(
         from lvis import LVISEval, LVISResults
 
         gt_api = lvis_api_ground_truth(gt)
-        dets = as_detections(results)
+        dets = results_for(results, iou_type)
         cat_ids = sorted(gt_api.get_cat_ids())
-        check_results(dets, gt_api.imgs, cat_ids, "given")
+        check_results(dets, gt_api.dataset, iou_type)
         rows = lvis_api_results(dets, iou_type) or nothing_to_score_results(gt_api, iou_type)
         # lvis-api applies its own per-image cap: it is the reference for ours
         dt_api = LVISResults(gt_api, rows, max_dets=max_dets_per_image)
@@ -126,11 +134,7 @@ def evaluate_lvis(
     """LVIS metrics of ``results`` (LVIS result dicts or :class:`Detections`) on ``gt`` with the
     named engine; both give lvis-api's metrics on every input (:mod:`.lvis_inputs`). ``gt``: a
     json path, a dataset dict, or the engine's own ground-truth object."""
-    if iou_type not in ("bbox", "segm"):
-        raise ValueError(f"iou_type must be 'bbox' or 'segm', got {iou_type!r}")
-    dets = as_detections(results)
-    if iou_type == "segm" and len(dets) and not dets.has_masks:
-        raise ValueError("segm evaluation needs results with a 'segmentation'")
+    dets = results_for(results, iou_type)
     if engine == "faster_coco_eval":
         gt_api = faster_ground_truth(gt)
         if not has_ignore_flags(gt_api.dataset):

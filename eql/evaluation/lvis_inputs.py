@@ -22,20 +22,48 @@ a category that the ground truth does not have.
 """
 
 import math
-from typing import Dict, Iterable, List
+from typing import Dict, List
 
 import numpy as np
 
 from ..errors import UserError
-from .detections import Detections
-
-
-class ResultsError(UserError):
-    """LVIS results that cannot be evaluated; the message names the result and field."""
+from .detections import Detections, ResultsError, as_detections
 
 
 def _positive_finite_area(area) -> bool:
     return isinstance(area, (int, float)) and not isinstance(area, bool) and 0 < area < math.inf
+
+
+class GroundTruthError(UserError):
+    """A ground truth that LVIS evaluation cannot read; the message names the annotation and
+    field."""
+
+
+def check_ground_truth(dataset: Dict, name: str = "given") -> None:
+    """Raises GroundTruthError naming the first annotation without a numeric ``area`` (lvis-api
+    selects objects by it); gives every image LVIS's federated label lists (empty when absent),
+    in place."""
+    for k, a in enumerate(dataset.get("annotations", [])):
+        area = a.get("area")
+        if not isinstance(area, (int, float)) or isinstance(area, bool):
+            raise GroundTruthError(
+                f"ground truth {name}: annotations[{k}] (id {a.get('id')}) field 'area' must be a "
+                f"number (LVIS evaluation selects objects by it), got {area!r}"
+            )
+    for img in dataset["images"]:
+        img.setdefault("neg_category_ids", [])
+        img.setdefault("not_exhaustive_category_ids", [])
+
+
+def check_segmentations(dataset: Dict, name: str = "given") -> None:
+    """Raises GroundTruthError naming the first annotation without a ``segmentation`` (segm
+    evaluation)."""
+    for k, a in enumerate(dataset.get("annotations", [])):
+        if not a.get("segmentation"):
+            raise GroundTruthError(
+                f"ground truth {name}: annotations[{k}] (id {a.get('id')}) has no 'segmentation' "
+                "(segm evaluation)"
+            )
 
 
 def lvis_ground_truth(dataset: Dict) -> Dict:
@@ -68,22 +96,41 @@ def scorable(dets: Detections, iou_type: str) -> Detections:
     return dets if keep.all() else dets.take(np.flatnonzero(keep))
 
 
-def check_results(
-    dets: Detections, image_ids: Iterable[int], category_ids: Iterable[int], gt_name: str
-) -> None:
+def results_for(results, iou_type: str) -> Detections:
+    """``results`` (LVIS result dicts or :class:`Detections`) as Detections for an ``iou_type``
+    evaluation: segm needs masks; bbox needs the results' own boxes (lvis-api would take a
+    mask-only result's area from its mask, not its box)."""
+    if iou_type not in ("bbox", "segm"):
+        raise ValueError(f"iou_type must be 'bbox' or 'segm', got {iou_type!r}")
+    dets = as_detections(results)
+    if iou_type == "segm" and len(dets) and not dets.has_masks:
+        raise ResultsError("segm evaluation needs results with a 'segmentation'")
+    if iou_type == "bbox" and not isinstance(results, Detections):
+        k = next((k for k, r in enumerate(results) if "bbox" not in r), None)
+        if k is not None:
+            raise ResultsError(f"results[{k}] has no field 'bbox' (bbox evaluation)")
+    return dets
+
+
+def check_results(dets: Detections, dataset: Dict, iou_type: str) -> None:
     """Raises ResultsError naming the first result that cannot be evaluated on the ground truth
-    ``gt_name``: non-finite score or box, negative box size, unknown image or category."""
+    ``dataset`` (non-finite score or box, negative box size, unknown image or category), or
+    GroundTruthError when segm evaluation meets an object without a segmentation."""
+    if iou_type == "segm":
+        check_segmentations(dataset)
     if not len(dets):
         return
+    image_ids = np.array([img["id"] for img in dataset["images"]], np.int64)
+    category_ids = np.array([c["id"] for c in dataset["categories"]], np.int64)
     checks = [
         (~np.isfinite(dets.score), "score", "is not finite"),
         (~np.isfinite(dets.bbox).all(1), "bbox", "has a non-finite value"),
         ((dets.bbox[:, 2:] < 0).any(1), "bbox", "has a negative width or height"),
-        (~np.isin(dets.image_id, np.fromiter(image_ids, np.int64)), "image_id", _unknown(gt_name)),
+        (~np.isin(dets.image_id, image_ids), "image_id", "is not an image of the ground truth"),
         (
-            ~np.isin(dets.category_id, np.fromiter(category_ids, np.int64)),
+            ~np.isin(dets.category_id, category_ids),
             "category_id",
-            _unknown(gt_name),
+            "is not a category of the ground truth",
         ),
     ]
     for bad, field, what in checks:
@@ -93,10 +140,6 @@ def check_results(
             raise ResultsError(
                 f"results[{k}] field '{field}' {what}: {value} ({int(bad.sum())} such results)"
             )
-
-
-def _unknown(gt_name: str) -> str:
-    return f"is not in the ground truth {gt_name}"
 
 
 def _value(dets: Detections, k: int, field: str) -> List:

@@ -5,7 +5,6 @@ from typing import Dict, Sequence, Tuple
 
 import numpy as np
 
-from .detections import as_detections
 from .faster_lvis import evaluate_with_faster_coco_eval, faster_ground_truth
 from .lvis_engines import (
     ENGINES,
@@ -14,7 +13,12 @@ from .lvis_engines import (
     nothing_to_score_results,
     numpy_float_alias,
 )
-from .lvis_inputs import check_results, has_ignore_flags, scorable
+from .lvis_inputs import (
+    check_results,
+    has_ignore_flags,
+    results_for,
+    scorable,
+)
 from .lvis_metrics import Results
 
 
@@ -44,8 +48,8 @@ def pooled_ap(
         from lvis import LVISEval, LVISResults
 
         gt_api = lvis_api_ground_truth(gt)
-        dets = as_detections(results)
-        check_results(dets, gt_api.imgs, gt_api.get_cat_ids(), "given")
+        dets = results_for(results, iou_type)
+        check_results(dets, gt_api.dataset, iou_type)
         dets = lvis_api_results(dets, iou_type) or nothing_to_score_results(gt_api, iou_type)
         ev = LVISEval(gt_api, LVISResults(gt_api, dets, max_dets=-1), iou_type)
         ev.params.area_rng, ev.params.area_rng_lbl = [ev.params.area_rng[0]], ["all"]
@@ -130,8 +134,8 @@ def pooled_dataset(gt_dataset: Dict, results: Sequence[Dict]):
 
 def _pooled_ap_faster(gt, results: Results, iou_type: str) -> float:
     gt = faster_ground_truth(gt)  # what lvis-api evaluates: annotations of area > 0, no crowds
-    dets = as_detections(results)
-    check_results(dets, gt.imgs, gt.getCatIds(), "given")
+    dets = results_for(results, iou_type)
+    check_results(dets, gt.dataset, iou_type)
     pooled_gt, dets = pooled_dataset(gt.dataset, scorable(dets, iou_type).to_dicts())
     if not pooled_gt["annotations"]:
         return float("nan")
