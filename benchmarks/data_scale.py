@@ -80,21 +80,30 @@ def _make_image_files(json_file: str, image_root: str) -> None:
     open(marker, "w").close()
 
 
-def main(argv=None):
+def argument_parser():
+    from eql.utils.arguments import count
+
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--num-images", type=int, default=None, help="default: LVIS v1 train's")
+    p.add_argument("--num-images", type=count, default=None, help="default: LVIS v1 train's")
     p.add_argument("--workdir", default="output/benchmarks/data_scale")
     p.add_argument("--contender", nargs=3, help=argparse.SUPPRESS)
-    a = p.parse_args(argv)
+    return p
+
+
+def main(argv=None):
+    a = argument_parser().parse_args(argv)
     if a.contender:
         print(json.dumps(contender(*a.contender)))
         return 0
+    from eql.utils.paths import check_writable
+
+    check_writable(a.workdir, "--workdir", folder=True)
 
     from eql.data.category_stats import STATS_CACHE_SUFFIX
     from eql.data.lvis_sized import LVIS_V1_SIZES, write_lvis_sized_json
 
     images, annotations = LVIS_V1_SIZES["train"]
-    num_images = a.num_images or images
+    num_images = images if a.num_images is None else a.num_images
     num_annotations = round(annotations * num_images / images)
     os.makedirs(a.workdir, exist_ok=True)
     json_file = os.path.join(a.workdir, f"lvis_v1_train_sized_{num_images}_{num_annotations}.json")

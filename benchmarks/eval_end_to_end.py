@@ -223,10 +223,12 @@ def run(gt_path: str, tasks, contenders, dets_per_image: int, workdir: str) -> d
     return out
 
 
-def main(argv=None):
+def argument_parser():
+    from eql.utils.arguments import count
+
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--num-images", type=int, default=2000)
-    p.add_argument("--dets-per-image", type=int, default=300)
+    p.add_argument("--num-images", type=count, default=2000)
+    p.add_argument("--dets-per-image", type=count, default=300)
     p.add_argument("--tasks", nargs="+", default=["bbox", "segm"])
     p.add_argument("--contenders", nargs="+", default=["eql", "lvis_api", "detectron2"])
     p.add_argument("--gather", action="store_true", help="also time the 2-process gathering")
@@ -235,10 +237,17 @@ def main(argv=None):
     p.add_argument("--gt", help=argparse.SUPPRESS)
     p.add_argument("--task", help=argparse.SUPPRESS)
     p.add_argument("--out", help=argparse.SUPPRESS)
-    a = p.parse_args(argv)
+    return p
+
+
+def main(argv=None):
+    a = argument_parser().parse_args(argv)
     if a.contender:  # one contender, in its own process
         print(json.dumps(contender(a.contender, a.gt, a.task, a.out, a.dets_per_image)))
         return 0
+    from eql.utils.paths import check_writable
+
+    check_writable(a.workdir, "--workdir", folder=True)
 
     from eql.data.lvis_sized import LVIS_V1_SIZES, write_lvis_sized_json
 

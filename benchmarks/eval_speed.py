@@ -27,6 +27,19 @@ import time
 TARGETS = {"bbox": 5.0, "segm": 3.0}
 
 
+def argument_parser():
+    from eql.utils.arguments import count
+
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--num-images", type=count, default=2000)
+    p.add_argument("--num-classes", type=count, default=192)
+    p.add_argument("--dets-per-image", type=count, default=300)
+    p.add_argument("--image-size", type=count, default=256)
+    p.add_argument("--tasks", nargs="+", default=["bbox", "segm"])
+    p.add_argument("--workdir", default=None, help="where the generated json goes (default: tmp)")
+    return p
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     if "--end-to-end" in argv:
@@ -34,14 +47,11 @@ def main(argv=None):
         from eval_end_to_end import main as end_to_end
 
         return end_to_end([x for x in argv if x != "--end-to-end"])
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--num-images", type=int, default=2000)
-    p.add_argument("--num-classes", type=int, default=192)
-    p.add_argument("--dets-per-image", type=int, default=300)
-    p.add_argument("--image-size", type=int, default=256)
-    p.add_argument("--tasks", nargs="+", default=["bbox", "segm"])
-    p.add_argument("--workdir", default=None, help="where the generated json goes (default: tmp)")
-    a = p.parse_args(argv)
+    a = argument_parser().parse_args(argv)
+    if a.workdir:
+        from eql.utils.paths import check_writable
+
+        check_writable(a.workdir, "--workdir", folder=True)
 
     from eql.data import generate_synthetic_lvis
     from eql.evaluation.lvis_engines import evaluate_lvis

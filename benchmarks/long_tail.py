@@ -43,7 +43,9 @@ from eql.long_tail_sweep import (  # noqa: E402
 DEFAULT_LOSSES = list(LOSS_OPTS)
 
 
-def parse_args(argv):
+def argument_parser():
+    from eql.utils.arguments import count
+
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--size", default="smoke", choices=sorted(SIZES))
     p.add_argument(
@@ -56,10 +58,10 @@ def parse_args(argv):
         help="repeat-factor sampling (threshold: LVIS's 100 images): without it (off), with it "
         "(on), or each loss both ways",
     )
-    p.add_argument("--seeds", type=int, default=3, help="K: seeds 0..K-1 (default 3)")
+    p.add_argument("--seeds", type=count, default=3, help="K: seeds 0..K-1 (default 3)")
     p.add_argument("--output-dir", default=None, help="default: output/long_tail/<size>")
-    p.add_argument("--max-iter", type=int, default=None, help="override SOLVER.MAX_ITER")
-    p.add_argument("--max-runs", type=int, default=None, help="train at most N runs this call")
+    p.add_argument("--max-iter", type=count, default=None, help="override SOLVER.MAX_ITER")
+    p.add_argument("--max-runs", type=count, default=None, help="train at most N runs this call")
     p.add_argument("--task", default="bbox", choices=["bbox", "segm"])
     p.add_argument(
         "--eval-tag",
@@ -73,7 +75,11 @@ def parse_args(argv):
         help='test options of --eval-tag, one string, e.g. "TEST.LVIS.AP_FIXED True"',
     )
     p.add_argument("opts", nargs=argparse.REMAINDER, help="more config options for every run")
-    return p.parse_args(argv)
+    return p
+
+
+def parse_args(argv):
+    return argument_parser().parse_args(argv)
 
 
 def labels_of(losses, rfs):
@@ -121,12 +127,14 @@ def write_summary(sweep: Sweep, runs, task: str, tag: str = "") -> str:
 @report_user_errors
 def main(argv=None) -> int:
     a = parse_args(argv)
-    if a.seeds < 1:
-        raise SweepError(f"--seeds: must be >= 1, got {a.seeds}")
     if bool(a.eval_tag) != bool(a.eval_opts):
         raise SweepError("--eval-tag and --eval-opts go together")
     if a.task == "segm" and a.size == "smoke":
         raise SweepError("--task segm: the smoke size trains boxes only (MODEL.MASK_ON False)")
+    if a.output_dir:
+        from eql.utils.paths import check_writable
+
+        check_writable(a.output_dir, "--output-dir", folder=True)
     sweep = Sweep(
         output_dir=a.output_dir or os.path.join(REPO, "output", "long_tail", a.size),
         size_name=a.size,

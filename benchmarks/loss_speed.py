@@ -217,19 +217,25 @@ def run_setting(setting, n, c, a, device, repeats=None):
     return ratios, memory
 
 
-def main(argv=None):
+def argument_parser():
+    from eql.utils.arguments import count, nonnegative_int
+
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--num-proposals", type=int, default=8192)
-    p.add_argument("--num-anchors", type=int, default=20000)
-    p.add_argument("--num-classes", type=int, default=1203)
-    p.add_argument("--num-pixels", type=int, default=1 << 20)
-    p.add_argument("--segmentation-classes", type=int, default=150)
-    p.add_argument("--segmentation-repeats", type=int, default=6)
-    p.add_argument("--repeats", type=int, default=20)
-    p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--num-proposals", type=count, default=8192)
+    p.add_argument("--num-anchors", type=count, default=20000)
+    p.add_argument("--num-classes", type=count, default=1203)
+    p.add_argument("--num-pixels", type=count, default=1 << 20)
+    p.add_argument("--segmentation-classes", type=count, default=150)
+    p.add_argument("--segmentation-repeats", type=count, default=6)
+    p.add_argument("--repeats", type=count, default=20)
+    p.add_argument("--warmup", type=nonnegative_int, default=3)
     p.add_argument("--device", default="cpu")
     p.add_argument("--memory-child", nargs=4, help=argparse.SUPPRESS)
-    a = p.parse_args(argv)
+    return p
+
+
+def main(argv=None):
+    a = argument_parser().parse_args(argv)
     if a.memory_child:
         setting, name, n, c = a.memory_child
         measure_memory_child(setting, name, int(n), int(c))

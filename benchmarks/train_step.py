@@ -173,19 +173,25 @@ def measure_row(a, index: int, amp: bool) -> dict:
     return {"seconds": seconds, "peak_mb": peak, "inference_seconds": infer}
 
 
-def main(argv=None):
+def argument_parser():
+    from eql.utils.arguments import count, nonnegative_int
+
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    p.add_argument("--batch", type=int, default=16)
-    p.add_argument("--min-size", type=int, default=800)
-    p.add_argument("--max-size", type=int, default=1333)
-    p.add_argument("--iters", type=int, default=10, help="measured iterations")
-    p.add_argument("--warmup", type=int, default=3)
-    p.add_argument("--infer-images", type=int, default=20)
+    p.add_argument("--batch", type=count, default=16)
+    p.add_argument("--min-size", type=count, default=800)
+    p.add_argument("--max-size", type=count, default=1333)
+    p.add_argument("--iters", type=count, default=10, help="measured iterations")
+    p.add_argument("--warmup", type=nonnegative_int, default=3)
+    p.add_argument("--infer-images", type=count, default=20)
     p.add_argument("--rows", nargs="+", default=None, help="row names to run (default: all)")
     p.add_argument("--no-amp", action="store_true", help="fp32 only")
     p.add_argument("--one", nargs=2, type=int, help=argparse.SUPPRESS)
-    a = p.parse_args(argv)
+    return p
+
+
+def main(argv=None):
+    a = argument_parser().parse_args(argv)
     if a.one:
         print(json.dumps(measure_row(a, a.one[0], bool(a.one[1]))))
         return 0

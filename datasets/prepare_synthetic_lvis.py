@@ -26,25 +26,39 @@ from eql.data.synthetic import generate_synthetic_lvis
 from eql.data.synthetic_classes import MAX_CLASSES
 
 
-def main(argv=None):
+def argument_parser():
+    from eql.utils.arguments import count, nonnegative_int
+
     root = os.path.expanduser(os.getenv("DETECTRON2_DATASETS", "datasets"))
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--output-dir", default=os.path.join(root, "synthetic_lvis"))
-    p.add_argument("--num-train-images", type=int, default=300)
-    p.add_argument("--num-val-images", type=int, default=100)
-    p.add_argument("--num-classes", type=int, default=24, help=f"at most {MAX_CLASSES}")
-    p.add_argument("--image-size", type=int, default=128)
-    p.add_argument("--max-objects-per-image", type=int, default=3)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--num-train-images", type=count, default=300)
+    p.add_argument("--num-val-images", type=count, default=100)
+    p.add_argument("--num-classes", type=count, default=24, help=f"at most {MAX_CLASSES}")
+    p.add_argument("--image-size", type=count, default=128)
+    p.add_argument("--max-objects-per-image", type=count, default=3)
+    p.add_argument("--seed", type=nonnegative_int, default=0)
     p.add_argument("--profile", choices=["anchored", "lvis"], default="anchored")
-    p.add_argument("--max-images-per-class", type=int, default=200, help="--profile lvis")
+    p.add_argument("--max-images-per-class", type=count, default=200, help="--profile lvis")
     p.add_argument(
         "--val-class-weights",
         choices=["sqrt", "uniform"],
         default="sqrt",
         help="val classes drawn by sqrt(training count), or all alike (the long-tail benchmark)",
     )
-    a = p.parse_args(argv)
+    return p
+
+
+def main(argv=None):
+    a = argument_parser().parse_args(argv)
+    from eql.errors import UserError
+    from eql.utils.paths import check_writable
+
+    try:
+        check_writable(a.output_dir, "--output-dir", folder=True)
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     try:
         paths = generate_synthetic_lvis(
             a.output_dir,

@@ -36,9 +36,22 @@ class EQLCheckpointer(DetectionCheckpointer):
         basename = f"{name}.pth"
         path = os.path.join(self.save_dir, basename)
         self.logger.info(f"Saving checkpoint to {path}")
-        with atomic_write(path, "wb") as f:
-            torch.save(data, f)
+        try:
+            with atomic_write(path, "wb") as f:
+                torch.save(data, f)
+        except (OSError, RuntimeError) as e:  # torch.save reports a full disk as RuntimeError
+            raise CheckpointError(
+                f"{path}: could not save the checkpoint ({_first_line(e)}); the run stops here, "
+                f"{self._kept()}"
+            ) from None
         self.tag_last_checkpoint(basename)
+
+    def _kept(self) -> str:
+        tag = os.path.join(self.save_dir, LAST_CHECKPOINT)
+        if not os.path.isfile(tag):
+            return "no earlier checkpoint"
+        with open(tag) as f:
+            return f"the last checkpoint, {os.path.join(self.save_dir, f.read().strip())}, is kept"
 
     def tag_last_checkpoint(self, last_filename_basename: str) -> None:
         with atomic_write(os.path.join(self.save_dir, LAST_CHECKPOINT)) as f:
@@ -49,7 +62,11 @@ class EQLCheckpointer(DetectionCheckpointer):
             return super()._torch_load(f)
         except Exception as e:  # torch.load's errors on a bad file vary (zip, pickle, index)
             raise CheckpointError(
-                f"{f}: not a readable checkpoint, truncated or corrupt ({type(e).__name__}: "
-                f"{str(e).splitlines()[0] if str(e) else ''}); delete it, or point "
-                f"{LAST_CHECKPOINT} at an earlier checkpoint"
+                f"{f}: not a readable checkpoint, truncated or corrupt ({_first_line(e)}); delete "
+                f"it, or point {LAST_CHECKPOINT} at an earlier checkpoint"
             ) from None
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0] if text else ''}"

@@ -7,6 +7,8 @@ from typing import List
 from detectron2.config import CfgNode as CN
 
 from .errors import ConfigError
+from .utils.config_keys import Key, check_keys
+from .utils.detectron2_keys import DETECTRON2_KEYS, check_detectron2_relations
 
 # configs/ of a source checkout (the folder next to the package)
 REPO_CONFIGS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
@@ -26,73 +28,141 @@ MOVED_KEYS = {
 }
 
 
+# eql's keys outside the losses' own nodes: type, allowed values, default, meaning. The loss
+# nodes' keys are declared by the losses (eql/modeling/losses, LossEntry.keys).
+EQL_KEYS = (
+    # MODEL.EQL.LOSS: its choices are the registered losses (checked with the head it is used in)
+    Key(
+        "MODEL.EQL.LOSS",
+        str,
+        doc="classification loss of eql's heads (README: the loss table): sigmoid_ce, eql, "
+        "eqlv2, seesaw, seql in the ROI heads; focal, efl in EQLRetinaNet; softmax_ce, "
+        "softmax_eql in EQLSemSegFPNHead",
+        default="eql",
+    ),
+    Key(
+        "MODEL.EQL.PRIOR_PROB",
+        float,
+        "[0, 1)",
+        "initial probability of every class in the ROI box predictor (class biases start at "
+        "-log((1 - p) / p), the official EQL code's 0.001); 0 keeps detectron2's zero bias; "
+        "sigmoid losses only",
+        default=0.001,
+    ),
+    Key(
+        "MODEL.EQL.CLASSIFIER",
+        str,
+        ("linear", "cosine"),
+        "classifier of the ROI box predictor: detectron2's linear one, or the scaled cosine of "
+        "the normalised feature and class weights (the Seesaw loss's LVIS recipe)",
+        default="linear",
+    ),
+    Key("MODEL.EQL.COSINE_SCALE", float, "> 0", "temperature of the cosine classifier", 20.0),
+    Key(
+        "MODEL.EQL.FREQUENCY_SOURCE",
+        str,
+        doc="where class frequencies come from: 'dataset' (statistics of DATASETS.TRAIN), a json "
+        "file with 'categories' ([{id, image_count}]) and 'num_images_with_annotations', or "
+        "'none' (a model for inference only, whose frequency-based loss refuses to train)",
+        default="dataset",
+    ),
+    Key(
+        "MODEL.EQL.GRADIENT_STATS.PERIOD",
+        int,
+        ">= 1",
+        "iterations between writes of each class's accumulated positive / negative gradient of "
+        "the classification loss to OUTPUT_DIR/gradient_stats.json (and at the end)",
+        default=0,
+        also=((0, "off"),),
+    ),
+    Key(
+        "TEST.LVIS.MAX_DETS_PER_IMAGE",
+        int,
+        ">= 1",
+        "LVIS evaluation's cap of detections per image, the top-scoring across classes (LVIS: 300)",
+        default=300,
+        also=((-1, "no cap"),),
+    ),
+    Key(
+        "TEST.LVIS.ENGINE",
+        str,
+        ("faster_coco_eval", "lvis_api"),
+        "LVIS evaluation engine; both give lvis-api's metrics (eql/evaluation/lvis_inputs.py)",
+        default="faster_coco_eval",
+    ),
+    Key(
+        "TEST.LVIS.AP_FIXED",
+        bool,
+        doc="also AP^Fixed and AP^Pool (Dave et al. 2021): detections capped per class over the "
+        "dataset (sets TEST.DETECTIONS_PER_IMAGE to -1 in tools/train_net.py)",
+        default=False,
+    ),
+    Key(
+        "TEST.LVIS.DETS_PER_CLASS",
+        int,
+        ">= 1",
+        "detections kept per class over the dataset for AP^Fixed (the paper's 10,000)",
+        default=10000,
+    ),
+    Key(
+        "TEST.LVIS.REPORTS",
+        bool,
+        doc="write per-category AP (CSV) and AP against class frequency (PNG)",
+        default=True,
+    ),
+    Key(
+        "DATASETS.CHECK_IMAGES",
+        int,
+        ">= 1",
+        "image files of DATASETS.TRAIN and DATASETS.TEST checked at start-up (exist, are images "
+        "of the json's size, complete; headers and last bytes read): a fixed sample of this many "
+        "per set",
+        default=-1,
+        also=((-1, "every image"), (0, "none")),
+    ),
+    Key(
+        "DATASETS.SYNTHETIC.ROOT",
+        str,
+        doc="folder of a generated long-tailed set (datasets/prepare_synthetic_lvis.py), "
+        "registered as <PREFIX>_train / <PREFIX>_val; '' registers nothing",
+        default="",
+    ),
+    Key(
+        "DATASETS.SYNTHETIC.PREFIX", str, doc="name prefix of its splits", default="synthetic_lvis"
+    ),
+    Key(
+        "DATASETS.SYNTHETIC_SEMSEG.ROOT",
+        str,
+        doc="folder of a generated segmentation set (eql/data/synthetic_semseg.py); '': none",
+        default="",
+    ),
+    Key(
+        "DATASETS.SYNTHETIC_SEMSEG.PREFIX",
+        str,
+        doc="name prefix of its splits",
+        default="synthetic_semseg",
+    ),
+)
+
+
 def add_eql_config(cfg):
-    """Adds eql's keys to ``cfg`` (a detectron2 CfgNode), in place."""
+    """Adds eql's keys (:data:`EQL_KEYS` and each loss's node) to ``cfg`` (a detectron2 CfgNode),
+    in place."""
     from .modeling.losses import CLASSIFICATION_LOSS_REGISTRY
 
-    _C = cfg
-    _C.MODEL.EQL = CN()
-    # Classification loss of eql's heads (README: the loss table): "sigmoid_ce", "eql", "eqlv2"
-    # in EQLStandardROIHeads / EQLCascadeROIHeads; "focal", "efl" in EQLRetinaNet. The keys of a
-    # loss are in its own node below (MODEL.EQL.EQL, MODEL.EQL.EQLV2, MODEL.EQL.EFL).
-    _C.MODEL.EQL.LOSS = "eql"
-    # Initial probability of every class in the ROI box predictor: the class biases start at
-    # -log((1 - p) / p), as in the official EQL code (0.001); 0 keeps detectron2's zero bias. An
-    # objectness logit (EQLv2) starts at 0. Sigmoid losses only; RetinaNet uses
-    # MODEL.RETINANET.PRIOR_PROB, the segmentation head none.
-    _C.MODEL.EQL.PRIOR_PROB = 0.001
-    # Classifier of the ROI box predictor: "linear" (detectron2's) or "cosine" (scaled cosine of
-    # the normalised feature and class weights, the Seesaw loss's LVIS recipe).
-    _C.MODEL.EQL.CLASSIFIER = "linear"
-    # Scale (temperature) of the cosine classifier (the Seesaw recipe: 20).
-    _C.MODEL.EQL.COSINE_SCALE = 20.0
-    # Where class frequencies come from (losses that use them: eql): "dataset" (statistics of
-    # DATASETS.TRAIN: detectron2's shipped counts for lvis_v1_train, else computed from the json)
-    # or a json file with "categories" ([{"id", "image_count"}]) and
-    # "num_images_with_annotations"; "none" builds a model for inference only (the model zoo
-    # does this), whose frequency-based loss refuses to train.
-    _C.MODEL.EQL.FREQUENCY_SOURCE = "dataset"
-    # Gradient diagnostics: every PERIOD iterations (and at the end of training) write each
-    # class's accumulated positive / negative gradient magnitude of the classification loss and
-    # their ratio to OUTPUT_DIR/gradient_stats.json, and the ratio's mean over rare / common /
-    # frequent classes to the event storage (TensorBoard). 0: off.
-    _C.MODEL.EQL.GRADIENT_STATS = CN()
-    _C.MODEL.EQL.GRADIENT_STATS.PERIOD = 0
+    for key in EQL_KEYS:
+        *parents, leaf = key.name.split(".")
+        node = cfg
+        for part in parents:
+            if part not in node:
+                node[part] = CN()
+            node = node[part]
+        node[leaf] = key.default
     for name, entry in sorted(CLASSIFICATION_LOSS_REGISTRY):
         if entry.config_node:
             node = CN()
             entry.add_config(node)
-            _C.MODEL.EQL[entry.config_node] = node
-    # LVIS evaluation.
-    _C.TEST.LVIS = CN()
-    # Cap of detections per image in LVIS evaluation (lvis-api keeps the top-scoring ones
-    # across classes); LVIS's protocol uses 300.
-    _C.TEST.LVIS.MAX_DETS_PER_IMAGE = 300
-    # Evaluation engine: "faster_coco_eval" (C++, LVIS mode) or "lvis_api" (the reference);
-    # both give lvis-api's metrics on every input (eql/evaluation/lvis_inputs.py).
-    _C.TEST.LVIS.ENGINE = "faster_coco_eval"
-    # Also compute AP^Fixed and AP^Pool (Dave et al. 2021): detections capped per class over the
-    # dataset instead of per image. Sets TEST.DETECTIONS_PER_IMAGE to -1 (keep all) in
-    # tools/train_net.py, and the results file keeps DETS_PER_CLASS detections per class.
-    _C.TEST.LVIS.AP_FIXED = False
-    # Detections kept per class over the dataset for AP^Fixed (the paper's 10,000).
-    _C.TEST.LVIS.DETS_PER_CLASS = 10000
-    # Write per-category AP (CSV) and AP against class frequency (PNG) next to the results.
-    _C.TEST.LVIS.REPORTS = True
-    # Synthetic long-tailed dataset, registered as "<PREFIX>_train"/"<PREFIX>_val" when ROOT is
-    # set (written by datasets/prepare_synthetic_lvis.py or the demo).
-    _C.DATASETS.SYNTHETIC = CN()
-    # Folder of the synthetic set; "" registers nothing beyond the default set under
-    # $DETECTRON2_DATASETS/synthetic_lvis.
-    _C.DATASETS.SYNTHETIC.ROOT = ""
-    # Name prefix of the registered splits.
-    _C.DATASETS.SYNTHETIC.PREFIX = "synthetic_lvis"
-    # Generated long-tailed segmentation set (eql/data/synthetic_semseg.py), registered as
-    # "<PREFIX>_train"/"<PREFIX>_val" when ROOT is set; "" registers nothing.
-    _C.DATASETS.SYNTHETIC_SEMSEG = CN()
-    _C.DATASETS.SYNTHETIC_SEMSEG.ROOT = ""
-    # Name prefix of the registered splits.
-    _C.DATASETS.SYNTHETIC_SEMSEG.PREFIX = "synthetic_semseg"
+            cfg.MODEL.EQL[entry.config_node] = node
     return cfg
 
 
@@ -127,9 +197,10 @@ def loss_head_of(cfg):
 
 
 def validate_eql_config(cfg) -> None:
-    """Fails with a message naming the key when MODEL.EQL holds an unknown name or a value out of
-    range, when the loss cannot work in the config's head, or when the config sets a detectron2
-    key that eql's heads do not honour."""
+    """Fails with a message naming the key when a key holds a value out of its declared rule
+    (detectron2's keys a run reads, eql's keys, each loss's keys: eql/utils/config_keys.py), when
+    the loss cannot work in the config's head, or when the config sets a detectron2 key that eql's
+    heads do not honour."""
     from .modeling.losses import (
         CLASSIFICATION_LOSS_REGISTRY,
         DENSE_HEAD,
@@ -140,9 +211,13 @@ def validate_eql_config(cfg) -> None:
     )
 
     eql = cfg.MODEL.EQL
-    get_loss_entry(eql.LOSS)
-    for _, entry in CLASSIFICATION_LOSS_REGISTRY:
-        entry.validate(cfg)
+    entry = get_loss_entry(eql.LOSS)
+    check_keys(cfg, DETECTRON2_KEYS)
+    check_detectron2_relations(cfg)
+    check_keys(cfg, EQL_KEYS)
+    for _, loss in CLASSIFICATION_LOSS_REGISTRY:
+        loss.check_keys(cfg)
+        loss.validate(cfg)
     head = loss_head_of(cfg)
     if head is not None:
         where = {
@@ -152,36 +227,21 @@ def validate_eql_config(cfg) -> None:
         }[head]
         check_head(eql.LOSS, head, where)
     if head is not None and cfg.MODEL.ROI_BOX_HEAD.USE_FED_LOSS:
-        from .modeling.losses.federated import validate_federated_keys
-
         usable = sorted(n for n, e in CLASSIFICATION_LOSS_REGISTRY if e.federated)
-        if head != ROI_HEAD or not get_loss_entry(eql.LOSS).federated:
+        if head != ROI_HEAD or not entry.federated:
             raise ConfigError(
                 f"MODEL.ROI_BOX_HEAD.USE_FED_LOSS: the federated loss is not defined for "
                 f"MODEL.EQL.LOSS {eql.LOSS!r} in this head; it works with {usable} in the ROI "
                 "heads"
             )
-        validate_federated_keys(cfg)
-    if not 0 <= eql.PRIOR_PROB < 1:
-        raise ConfigError(f"MODEL.EQL.PRIOR_PROB: must be in [0, 1), got {eql.PRIOR_PROB}")
-    entry = get_loss_entry(eql.LOSS)
     if eql.PRIOR_PROB > 0 and not entry.sigmoid and head == ROI_HEAD:
         raise ConfigError(
             f"MODEL.EQL.PRIOR_PROB: a prior probability is for sigmoid losses; set it to 0 with "
             f"MODEL.EQL.LOSS {eql.LOSS!r} (a softmax loss)"
         )
-    if eql.CLASSIFIER not in ("linear", "cosine"):
-        raise ConfigError(
-            f"MODEL.EQL.CLASSIFIER: unknown classifier {eql.CLASSIFIER!r}; choose 'linear' or "
-            "'cosine'"
-        )
     if eql.CLASSIFIER != "linear" and head != ROI_HEAD:
         raise ConfigError("MODEL.EQL.CLASSIFIER: 'cosine' is for eql's ROI box predictor")
-    if eql.COSINE_SCALE <= 0:
-        raise ConfigError(f"MODEL.EQL.COSINE_SCALE: must be > 0, got {eql.COSINE_SCALE}")
     period = eql.GRADIENT_STATS.PERIOD
-    if not isinstance(period, int) or period < 0:
-        raise ConfigError(f"MODEL.EQL.GRADIENT_STATS.PERIOD: must be an integer >= 0, got {period}")
     if period > 0 and not entry.sigmoid:
         raise ConfigError(
             f"MODEL.EQL.GRADIENT_STATS.PERIOD: gradient statistics are for sigmoid losses, not "
@@ -191,11 +251,6 @@ def validate_eql_config(cfg) -> None:
         raise ConfigError(
             "MODEL.EQL.GRADIENT_STATS.PERIOD: gradient statistics need an eql head "
             f"(EQLRetinaNet or eql's ROI heads); MODEL.ROI_HEADS.NAME is {cfg.MODEL.ROI_HEADS.NAME}"
-        )
-    if cfg.TEST.LVIS.ENGINE not in ("faster_coco_eval", "lvis_api"):
-        raise ConfigError(
-            f"TEST.LVIS.ENGINE: unknown engine {cfg.TEST.LVIS.ENGINE!r}; choose "
-            "'faster_coco_eval' or 'lvis_api'"
         )
     src = eql.FREQUENCY_SOURCE
     if src not in ("dataset", "none") and not os.path.isfile(os.path.expanduser(src)):

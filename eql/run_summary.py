@@ -10,6 +10,10 @@ its sigmoid one) unless the caller names the label.
 The paired interval is mean(d) ± t(0.975, n - 1) · sd(d) / sqrt(n) over the seeds both losses
 ran, d = metric(loss) - metric(baseline): a difference whose interval excludes 0 is beyond the
 run-to-run noise of that many seeds.
+
+A metric LVIS leaves undefined (-1, written -100 in percent: e.g. APr of a val set without rare
+classes; NaN from an older evaluation) is left out of the means and differences, and counted
+(``Row.undefined``): averaging -100 in would be a meaningless number.
 """
 
 import json
@@ -116,6 +120,7 @@ class Row:
     diff: Dict[str, float]  # paired mean difference to the baseline
     half_width: Dict[str, float]  # its 95% interval: diff ± half_width
     pairs: int
+    undefined: Dict[str, int]  # runs whose metric LVIS left undefined (left out)
 
     def interval(self, metric: str):
         return (
@@ -124,8 +129,15 @@ class Row:
         )
 
 
+def defined(value: float) -> bool:
+    """Whether an AP (%) is defined: LVIS writes -1 (-100 in %) for "no ground truth"."""
+    return math.isfinite(value) and value >= 0
+
+
 def _mean_std(values: Sequence[float]):
     n = len(values)
+    if n == 0:
+        return math.nan, math.nan
     mean = sum(values) / n
     std = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1)) if n > 1 else math.nan
     return mean, std
@@ -151,16 +163,17 @@ def summarize(
     base = by_label.get(baseline)
     rows = []
     for label, seeds in by_label.items():
-        mean, std, diff, half = {}, {}, {}, {}
+        mean, std, diff, half, undefined = {}, {}, {}, {}, {}
         common = sorted(set(seeds) & set(base)) if base else []
         for m in metrics:
             key = f"{task}/{m}"
-            mean[m], std[m] = _mean_std([r.metrics[key] for r in seeds.values()])
-            if common:
-                d = [seeds[s].metrics[key] - base[s].metrics[key] for s in common]
-                diff[m], sd = _mean_std(d)
-                half[m] = t_quantile_975(len(d) - 1) * sd / math.sqrt(len(d))
-            else:
-                diff[m] = half[m] = math.nan
-        rows.append(Row(label, len(seeds), mean, std, diff, half, len(common)))
+            values = [r.metrics[key] for r in seeds.values()]
+            undefined[m] = sum(not defined(v) for v in values)
+            mean[m], std[m] = _mean_std([v for v in values if defined(v)])
+            both = [s for s in common if defined(seeds[s].metrics[key])]
+            both = [s for s in both if defined(base[s].metrics[key])]
+            d = [seeds[s].metrics[key] - base[s].metrics[key] for s in both]
+            diff[m], sd = _mean_std(d)
+            half[m] = t_quantile_975(len(d) - 1) * sd / math.sqrt(len(d)) if d else math.nan
+        rows.append(Row(label, len(seeds), mean, std, diff, half, len(common), undefined))
     return rows

@@ -8,8 +8,12 @@ from .io_utils import atomic_write, save_figure_atomic
 from .run_summary import METRICS, Row
 
 
-def _pm(mean: float, std: float) -> str:
-    return f"{mean:.2f}" if math.isnan(std) else f"{mean:.2f} ± {std:.2f}"
+def _pm(mean: float, std: float, undefined: int = 0) -> str:
+    if math.isnan(mean):
+        text = "undefined"
+    else:
+        text = f"{mean:.2f}" if math.isnan(std) else f"{mean:.2f} ± {std:.2f}"
+    return text + (f" ({undefined} undefined left out)" if undefined and text[0] != "u" else "")
 
 
 def _interval(row: Row, m: str) -> str:
@@ -22,12 +26,12 @@ def _interval(row: Row, m: str) -> str:
 
 
 def markdown_table(rows: List[Row], baseline: str, metrics: Sequence[str] = METRICS) -> str:
-    """Per label: seeds, mean ± std of each metric, and the paired difference to ``baseline``
-    with its 95% interval."""
+    """Per label: seeds, mean ± std of each metric (LVIS's undefined values left out and counted),
+    and the paired difference to ``baseline`` with its 95% interval."""
     head = ["loss", "seeds"] + list(metrics) + [f"Δ{m} vs {baseline} [95%]" for m in metrics]
     lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
     for r in rows:
-        cells = [r.label, str(r.n)] + [_pm(r.mean[m], r.std[m]) for m in metrics]
+        cells = [r.label, str(r.n)] + [_pm(r.mean[m], r.std[m], r.undefined[m]) for m in metrics]
         cells += [_interval(r, m) for m in metrics]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
@@ -37,6 +41,7 @@ def write_csv(path: str, rows: List[Row], metrics: Sequence[str] = METRICS) -> N
     fields = ["loss", "seeds", "paired_seeds"]
     for m in metrics:
         fields += [f"{m}_mean", f"{m}_std", f"{m}_diff", f"{m}_diff_low", f"{m}_diff_high"]
+        fields += [f"{m}_undefined"]
     with atomic_write(path, newline="") as f:
         writer = csv.DictWriter(f, fieldnames=fields)
         writer.writeheader()
@@ -51,6 +56,7 @@ def write_csv(path: str, rows: List[Row], metrics: Sequence[str] = METRICS) -> N
                         f"{m}_diff": r.diff[m],
                         f"{m}_diff_low": lo,
                         f"{m}_diff_high": hi,
+                        f"{m}_undefined": r.undefined[m],
                     }
                 )
             writer.writerow(out)
@@ -71,7 +77,7 @@ def plot_summary(path: str, rows: List[Row], title: str = "") -> None:
         errs = [0.0 if math.isnan(r.std[m]) else r.std[m] for m in groups]
         ax.bar(
             xs,
-            [r.mean[m] for m in groups],
+            [0.0 if math.isnan(r.mean[m]) else r.mean[m] for m in groups],
             width,
             yerr=errs,
             capsize=3,

@@ -9,7 +9,9 @@ input, run once before any process starts, any model is built or any file is wri
 * MODEL.WEIGHTS: exists and looks like a checkpoint when local; for --eval-only, set and holding
   the model's class count; with --resume, the checkpoint named by last_checkpoint;
 * the training setup: AMP only on CUDA, a sampler the resumable stream supports, a batch that
-  divides among the processes.
+  divides among the processes;
+* the image files of every set (DATASETS.CHECK_IMAGES: all, a sample, or none): each exists, is
+  an image of the json's size, and is complete (eql/data/image_files.py).
 
 A valid LVIS-format json is parsed once per content: its category statistics are cached with the
 sha256 of its content (eql/data/category_stats.py), and a cache of the same content says the json
@@ -63,9 +65,56 @@ def dataset_categories(name: str, key: str, training: bool) -> Optional[List[int
     if cached is not None:
         return sorted(cached.category_ids)
     data = read_lvis_json(json_file)
+    check_test_annotations(json_file, data)
     if data.get("annotations"):
         load_or_compute_stats(local, data, cache_dir)
     return sorted(c["id"] for c in data["categories"])
+
+
+def check_test_annotations(json_file: str, data: Dict) -> None:
+    """What LVIS evaluation reads of a test set's annotations: a numeric ``area`` each."""
+    from .data.lvis_json import DatasetFormatError
+
+    for k, ann in enumerate(data.get("annotations", [])):
+        area = ann.get("area")
+        if not isinstance(area, (int, float)) or isinstance(area, bool) or area != area:
+            raise DatasetFormatError(
+                f"{json_file}: annotations[{k}] (id {ann['id']}) field 'area' must be a number "
+                f"(LVIS evaluation selects objects by their area), got {area!r}"
+            )
+
+
+def check_dataset_files(cfg, name: str, key: str, training: bool) -> int:
+    """What a run reads of a registered LVIS-format dataset beyond its json: its image files
+    (eql/data/image_files.py; every one, a fixed sample, or none: DATASETS.CHECK_IMAGES), and for
+    training, masks INPUT.MASK_FORMAT can read. Returns how many images were checked."""
+    from .data.category_stats import cached_stats
+    from .data.image_files import check_image_files, load_manifest
+
+    meta = MetadataCatalog.get(name)
+    json_file, image_root = getattr(meta, "json_file", None), getattr(meta, "image_root", None)
+    if not json_file:
+        return 0
+    local = PathManager.get_local_path(json_file)
+    cache_dir = os.environ.get("EQL_CACHE_DIR")
+    stats = cached_stats(local, cache_dir)
+    manifest = load_manifest(local, stats.source_sha256 if stats else None, cache_dir)
+    if (
+        training
+        and cfg.MODEL.MASK_ON
+        and cfg.INPUT.MASK_FORMAT == "polygon"
+        and manifest.first_rle >= 0
+    ):
+        raise ConfigError(
+            f"INPUT.MASK_FORMAT: 'polygon' cannot read the RLE segmentation of annotations"
+            f"[{manifest.first_rle}] of {json_file} (dataset '{name}'); set INPUT.MASK_FORMAT "
+            "bitmask"
+        )
+    sample = cfg.DATASETS.CHECK_IMAGES
+    if sample == 0 or not image_root:
+        return 0
+    where = f" (dataset '{name}' in {key}; DATASETS.CHECK_IMAGES {sample})"
+    return check_image_files(json_file, image_root, manifest.images, sample, where)
 
 
 def looks_like_checkpoint(path: str) -> bool:
@@ -217,4 +266,6 @@ def validate_run(
     if not eval_only and source not in ("dataset", "none"):
         training_category_stats(cfg, num_classes)  # reads and checks the count file
     check_weights(cfg, eval_only, allow_random_weights)
+    for name, key, training in sets:  # the slowest check last: files on disk
+        check_dataset_files(cfg, name, key, training)
     return {"classes": num_classes, "datasets": found}

@@ -12,7 +12,8 @@ from typing import Callable, List, Tuple
 
 from conftest import REPO
 
-sys.path.insert(0, os.path.join(REPO, "tools"))
+for _folder in ("datasets", "benchmarks", "tools"):  # the scripts, imported by name
+    sys.path.insert(0, os.path.join(REPO, _folder))
 
 INSTANT = os.path.join(
     REPO, "configs/quick_schedules/synthetic_mask_rcnn_R_18_FPN_instant_test.yaml"
@@ -26,13 +27,19 @@ class Case:
 
 
 class Env:
-    """A temporary folder with a copy of the tiny synthetic set whose jsons a case can edit."""
+    """A temporary folder with a copy of the tiny synthetic set (jsons and images) that a case
+    can edit."""
 
     def __init__(self, tmp_path, tiny):
         self.tmp = tmp_path
         self.root = tmp_path / "data"
-        shutil.copytree(os.path.join(tiny["root"], "annotations"), self.root / "annotations")
+        shutil.copytree(tiny["root"], self.root, ignore=shutil.ignore_patterns("*.images.json"))
         self.out = tmp_path / "out"
+
+    def image(self, split="train", index=0):
+        """The path of the split's ``index``-th image file (as its json lists it)."""
+        data = json.loads(self.json_path(split).read_text())
+        return self.root / split / data["images"][index]["file_name"]
 
     def json_path(self, split="train"):
         return self.root / "annotations" / f"lvis_synthetic_{split}.json"

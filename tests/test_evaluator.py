@@ -128,7 +128,7 @@ def test_train_net_ap_fixed_keeps_all_detections_per_image(tmp_path):
     from conftest import INSTANT_CONFIG
 
     train_net = load_script("tools/train_net.py")
-    args = train_net.default_argument_parser().parse_args(
+    args = train_net.parse_args(
         ["--config-file", INSTANT_CONFIG, "TEST.LVIS.AP_FIXED", "True", "OUTPUT_DIR", str(tmp_path)]
     )
     cfg = train_net.setup(args)

@@ -157,3 +157,48 @@ def test_image_info_json_without_annotations_loads(tmp_path, small_json, tiny_sy
     records = DatasetCatalog.get("tiny_test_dev")
     assert len(records) == 16 and all(r["annotations"] == [] for r in records)
     assert not hasattr(MetadataCatalog.get("tiny_test_dev"), "category_stats")
+
+
+def test_annotations_users_have_are_accepted_with_lvis_meaning(tmp_path, tiny_synthetic):
+    """Boxes reaching outside the image (clipped by detectron2), a crowd region given as an RLE
+    (a plain object: LVIS has no crowds; read with INPUT.MASK_FORMAT bitmask), annotation id 0:
+    the run's start-up checks pass and the mapper makes instances of every one of them."""
+    import shutil
+
+    import numpy as np
+    import pycocotools.mask as mask_util
+    from conftest import instant_cfg
+    from detectron2.data import DatasetMapper
+
+    from eql.validation import validate_run
+
+    root = tmp_path / "set"
+    shutil.copytree(tiny_synthetic["root"], root)
+    path = root / "annotations" / "lvis_synthetic_train.json"
+    data = json.loads(path.read_text())
+    img = data["images"][0]
+    h, w = img["height"], img["width"]
+    anns = [a for a in data["annotations"] if a["image_id"] == img["id"]]
+    anns[0]["bbox"] = [w - 10.0, -5.0, 30.0, 20.0]  # partly outside, right and top
+    mask = np.zeros((h, w, 1), np.uint8, order="F")
+    mask[10:30, 20:50] = 1
+    rle = mask_util.encode(mask)[0]
+    crowd = dict(anns[-1], id=0, iscrowd=1, bbox=[20.0, 10.0, 30.0, 20.0], area=600.0)
+    crowd["segmentation"] = {"size": [h, w], "counts": rle["counts"].decode()}
+    data["annotations"].append(crowd)
+    path.write_text(json.dumps(data))
+    from eql.data import register_synthetic_lvis
+
+    register_synthetic_lvis(str(root), prefix="accepted")
+    cfg = instant_cfg(tmp_path / "out", "INPUT.MASK_FORMAT", "bitmask")
+    cfg.defrost()
+    cfg.DATASETS.TRAIN, cfg.DATASETS.TEST = ("accepted_train",), ("accepted_val",)
+    validate_run(cfg)
+    record = next(r for r in DatasetCatalog.get("accepted_train") if r["image_id"] == img["id"])
+    assert len(record["annotations"]) == len(anns) + 1
+    out = DatasetMapper(cfg, is_train=True)(copy.deepcopy(record))
+    inst = out["instances"]
+    assert len(inst) == len(anns) + 1
+    box = inst.gt_boxes.tensor
+    assert (box[:, 0] >= 0).all() and (box[:, 2] <= out["image"].shape[2]).all()  # clipped
+    assert inst.gt_masks.tensor[-1].sum() > 0  # the crowd region's mask

@@ -18,6 +18,24 @@ METRICS = ["AP", "AP50", "AP75", "APs", "APm", "APl", "APr", "APc", "APf"]
 RECALLS = ["AR@{}", "ARs@{}", "ARm@{}", "ARl@{}"]
 NUM_CASES = 800
 ENGINES = ("lvis_api", "faster_coco_eval")
+# docs/robustness.md's rows -> the test of each (tests/test_robustness.py checks both ways)
+ROBUSTNESS_CASES = {
+    "E01-results-of-zero-area": "test_results_of_zero_area_are_dropped_after_the_cap",
+    "E02-nothing-to-score": "test_nothing_to_score_gives_zero",
+    "E03-ground-truth-of-zero-area": "test_ground_truth_of_zero_area_is_not_evaluated",
+    "E04-crowd-flag": "test_crowd_flag_means_nothing_in_lvis",
+    "E05-ignore-flag": "test_ignore_flags_are_honoured",
+    "E06-results-not-finite-or-unknown": "test_results_that_cannot_be_evaluated_are_refused",
+    "E07-malformed-results": "test_malformed_results_are_refused_naming_the_result",
+    "E08-mask-only-results-for-bbox": "test_mask_only_results_evaluate_segm_and_refuse_bbox",
+    "E09-ground-truth-without-area-or-mask": (
+        "test_ground_truth_that_lvis_evaluation_cannot_read_is_refused"
+    ),
+    "E10-images-without-federated-lists": "test_images_without_federated_lists_have_empty_ones",
+    "E11-empty-masks-of-a-model": "test_segm_empty_masks_of_a_model_through_the_evaluator",
+    "E12-adversarial-inputs": "test_engines_agree_with_lvis_api_on_adversarial_inputs",
+    "E13-adversarial-inputs-pooled-ap": "test_pooled_ap_engines_agree_on_adversarial_inputs",
+}
 
 
 def _same(a: float, b: float) -> bool:

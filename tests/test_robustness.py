@@ -9,13 +9,19 @@ import re
 
 import pytest
 from conftest import REPO
+from robustness_cli_cases import CLI_CASES
 from robustness_common import Env, run_tool
 from robustness_config_cases import CONFIG_CASES, COUNT_CASES
 from robustness_dataset_cases import DATASET_CASES
+from robustness_file_cases import FILE_CASES
 from robustness_tool_cases import TOOL_CASES, WEIGHT_CASES
 
 DOCS = os.path.join(REPO, "docs", "robustness.md")
-CASES = DATASET_CASES + CONFIG_CASES + COUNT_CASES + WEIGHT_CASES + TOOL_CASES
+CASES = (
+    DATASET_CASES + FILE_CASES + CONFIG_CASES + COUNT_CASES + WEIGHT_CASES + TOOL_CASES + CLI_CASES
+)
+# argparse's own form of the one error line: "<prog>: error: argument --x: ..."
+ERROR_LINE = re.compile(r"^(error: |\S+: error: )")
 
 
 def _snapshot(folder):
@@ -36,7 +42,7 @@ def test_case(case, tiny_synthetic, tmp_path):
     assert "Traceback" not in err, err[-3000:]
     if expect == "error":  # one "error: ..." line, exit 2
         assert code == 2, err[-3000:]
-        lines = [ln for ln in err.splitlines() if ln.startswith("error:")]
+        lines = [ln for ln in err.splitlines() if ERROR_LINE.match(ln)]
         assert len(lines) == 1, err[-3000:]
         text = lines[0]
     elif expect == "problems":  # the validator lists problems, exit 1
@@ -48,13 +54,34 @@ def test_case(case, tiny_synthetic, tmp_path):
     for culprit in culprits:
         assert culprit in text, (culprit, text)
     assert _snapshot(env.out) == before  # no partial output
+    if getattr(env, "after", None):
+        env.after()  # the case's own check (an input left untouched)
+
+
+# modules whose ROBUSTNESS_CASES map more rows of the table to their tests
+CASE_MODULES = (
+    "test_run_guards",
+    "test_lvis_parity",
+    "test_loss_inputs",
+    "test_config_keys",
+    "test_tool_arguments",
+)
 
 
 def test_every_case_is_in_the_table_and_every_row_has_a_case():
+    import importlib
+
     text = open(DOCS).read()
-    rows = set(re.findall(r"^\| `([A-Z]\d\d-[a-z0-9-]+)` \|", text, flags=re.M))
-    assert rows == {c.id for c in CASES}
-    assert len(rows) >= 60
+    rows = re.findall(r"^\| `([A-Z]\d\d-[a-z0-9-]+)` \|", text, flags=re.M)
+    assert len(rows) == len(set(rows)), "a case id is in the table twice"
+    tested = {c.id for c in CASES}
+    for name in CASE_MODULES:
+        module = importlib.import_module(name)
+        for case_id, test in module.ROBUSTNESS_CASES.items():
+            assert callable(getattr(module, test, None)), (name, test)
+            tested.add(case_id)
+    assert set(rows) == tested
+    assert len(rows) >= 150
 
 
 def test_publish_writes_its_own_registry_by_default(tmp_path):

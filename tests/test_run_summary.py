@@ -114,3 +114,29 @@ def test_bad_runs_are_one_line_errors(runs, tmp_path, capsys, case):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: ") and fragment in err[0]
     assert not (tmp_path / "o").exists()
+
+
+def test_undefined_metrics_are_left_out_and_counted(tmp_path):
+    """LVIS's -1 (-100 in %: no rare class in the val set) is not averaged in: the mean and the
+    paired difference use the defined seeds, the table and the CSV say how many were left out."""
+    runs = [
+        _write_run(tmp_path, "sigmoid_ce", 1, 20.0, -100.0, 18.0, 25.0),
+        _write_run(tmp_path, "sigmoid_ce", 2, 21.0, 12.0, 19.0, 26.0),
+        _write_run(tmp_path, "sigmoid_ce", 3, 22.0, 14.0, 20.0, 27.0),
+        _write_run(tmp_path, "eql", 1, 21.0, 13.0, 19.0, 25.0),
+        _write_run(tmp_path, "eql", 2, 22.0, 16.0, 19.5, 25.5),
+        _write_run(tmp_path, "eql", 3, 22.5, -100.0, 20.5, 27.5),
+    ]
+    rows = {r.label: r for r in summarize([load_run(p) for p in runs], "sigmoid_ce")}
+    base, eql = rows["sigmoid_ce"], rows["eql"]
+    assert base.mean["APr"] == pytest.approx(13.0) and base.undefined["APr"] == 1
+    assert eql.mean["APr"] == pytest.approx(14.5) and eql.undefined["APr"] == 1
+    assert eql.diff["APr"] == pytest.approx(4.0)  # seed 2 only: both defined
+    assert eql.undefined["AP"] == 0 and eql.mean["AP"] == pytest.approx(65.5 / 3)
+    out = tmp_path / "summary"
+    tool = load_script("tools/summarize_runs.py")
+    assert tool.main([*runs, "--out", str(out)]) == 0
+    table = (out / "summary.md").read_text()
+    assert "13.00 ± 1.41 (1 undefined left out)" in table and "-100" not in table
+    rows_csv = {r["loss"]: r for r in csv.DictReader(open(out / "summary.csv"))}
+    assert rows_csv["eql"]["APr_undefined"] == "1" and rows_csv["eql"]["AP_undefined"] == "0"

@@ -21,23 +21,29 @@ from eql.errors import report_user_errors
 from eql.io_utils import atomic_write
 
 
-@report_user_errors
-def main(argv=None):
+def argument_parser():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("input", help="eql.detectron2 model_final.pth")
     p.add_argument("output", help="where the converted checkpoint goes")
     p.add_argument("--config-file", required=True, help="the eql config the weights are for")
     p.add_argument("--no-check", action="store_true", help="skip loading into the model")
     p.add_argument("--opts", nargs="*", default=[], help="config overrides, KEY VALUE ...")
-    a = p.parse_args(argv)
+    return p
+
+
+@report_user_errors
+def main(argv=None):
+    a = argument_parser().parse_args(argv)
 
     import eql  # noqa: F401
     from eql.config import load_config
     from eql.model_zoo.convert import convert_official_checkpoint
+    from eql.utils.paths import check_writable
 
     if not os.path.isfile(a.input):
         print(f"error: {a.input} not found", file=sys.stderr)
         return 2
+    check_writable(a.output, "output", folder=False, inputs=[a.input, a.config_file])
     cfg = load_config(a.config_file, a.opts)
     from eql.checkpoint import EQLCheckpointer
 

@@ -32,12 +32,20 @@ from eql.errors import report_user_errors  # noqa: E402
 LOSSES = ("sigmoid_ce", "eql")
 
 
-def parse_args(argv=None):
+def argument_parser():
+    from eql.utils.arguments import count, nonnegative_int
+
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--output-dir", default=os.path.join(REPO, "output", "demo"))
-    p.add_argument("--seed", type=int, default=0, help="training seed (SEED) of both runs")
-    p.add_argument("--max-iter", type=int, default=None, help="override SOLVER.MAX_ITER")
-    return p.parse_args(argv)
+    p.add_argument(
+        "--seed", type=nonnegative_int, default=0, help="training seed (SEED) of both runs"
+    )
+    p.add_argument("--max-iter", type=count, default=None, help="override SOLVER.MAX_ITER")
+    return p
+
+
+def parse_args(argv=None):
+    return argument_parser().parse_args(argv)
 
 
 def format_table(runs) -> str:
@@ -59,6 +67,9 @@ def format_table(runs) -> str:
 @report_user_errors
 def main(argv=None) -> int:
     args = parse_args(argv)
+    from eql.utils.paths import check_writable
+
+    check_writable(args.output_dir, "--output-dir", folder=True)
     t0 = time.time()
     from eql.long_tail_sweep import SIZES, Sweep, run_sweep
 
@@ -72,7 +83,9 @@ def main(argv=None) -> int:
     )
     from eql.config import load_config
 
-    max_iter = args.max_iter or load_config(os.path.join(REPO, sweep.size.config)).SOLVER.MAX_ITER
+    max_iter = args.max_iter
+    if max_iter is None:
+        max_iter = load_config(os.path.join(REPO, sweep.size.config)).SOLVER.MAX_ITER
 
     def progress(line):
         print(f"    {line} of {max_iter}", flush=True)

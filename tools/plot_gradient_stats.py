@@ -18,8 +18,7 @@ from eql.errors import report_user_errors
 from eql.gradient_stats_plot import curves, load_stats, plot_ratio_curves
 
 
-@report_user_errors
-def main(argv=None) -> int:
+def argument_parser():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("inputs", nargs="+", help="gradient_stats.json files or OUTPUT_DIRs")
     p.add_argument("-o", "--output", default="gradient_ratio.png", help="PNG to write")
@@ -27,7 +26,15 @@ def main(argv=None) -> int:
     p.add_argument("--record", default="", help="plot only this record (module path or tag)")
     p.add_argument("--log", action="store_true", help="logarithmic ratio axis")
     p.add_argument("--title", default="gradient ratio per class")
-    a = p.parse_args(argv)
+    return p
+
+
+@report_user_errors
+def main(argv=None) -> int:
+    from eql.utils.paths import check_writable
+
+    a = argument_parser().parse_args(argv)
+    check_writable(a.output, "--output", folder=False, inputs=a.inputs)
     if a.labels and len(a.labels) != len(a.inputs):
         print(
             f"error: --labels: {len(a.labels)} labels for {len(a.inputs)} inputs", file=sys.stderr

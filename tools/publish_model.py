@@ -45,14 +45,7 @@ def last_eval_metrics(metrics_json: str) -> dict:
     return {k: round(float(v), 3) for k, v in found.items()}
 
 
-@report_user_errors
-def main(argv=None):
-    from eql.checkpoint import EQLCheckpointer
-    from eql.config import repo_config_path
-    from eql.errors import UserError
-    from eql.io_utils import atomic_write
-    from eql.model_zoo.registry import ModelEntry, write_registry_entry
-
+def argument_parser():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("checkpoint")
     p.add_argument("--name", required=True)
@@ -63,11 +56,26 @@ def main(argv=None):
     p.add_argument(
         "--registry", help="registry json to add the entry to (default: <out-dir>/models.json)"
     )
-    a = p.parse_args(argv)
+    return p
+
+
+@report_user_errors
+def main(argv=None):
+    from eql.checkpoint import EQLCheckpointer
+    from eql.config import repo_config_path
+    from eql.errors import UserError
+    from eql.io_utils import atomic_write
+    from eql.model_zoo.registry import ModelEntry, write_registry_entry
+    from eql.utils.paths import check_name, check_writable
+
+    a = argument_parser().parse_args(argv)
     registry = a.registry or os.path.join(a.out_dir, "models.json")
     # every input is checked before anything is written
+    check_name(a.name, "--name")
     if not os.path.isfile(a.checkpoint):
         raise UserError(f"{a.checkpoint}: file not found")
+    check_writable(a.out_dir, "--out-dir", folder=True)
+    check_writable(registry, "--registry", folder=False, inputs=[a.checkpoint])
     ckpt = EQLCheckpointer(torch.nn.Module())._torch_load(a.checkpoint)
     if not isinstance(ckpt, dict) or "model" not in ckpt:
         raise UserError(f"{a.checkpoint}: no 'model' weights in the checkpoint")
@@ -90,6 +98,7 @@ def main(argv=None):
         source="eql tools/publish_model.py",
     )
     path = os.path.join(a.out_dir, file_name)
+    check_writable(path, "--out-dir", folder=False, inputs=[a.checkpoint])
     with atomic_write(path, "wb") as f:
         f.write(buffer.getvalue())
     try:

@@ -19,14 +19,22 @@ from eql.errors import report_user_errors
 from eql.run_summary import METRICS, RunError, load_run, summarize
 
 
-@report_user_errors
-def main(argv=None) -> int:
+def argument_parser():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("runs", nargs="+", help="OUTPUT_DIRs, or LABEL=DIR")
     p.add_argument("--baseline", default="sigmoid_ce", help="label of the reference loss")
     p.add_argument("--task", default="bbox", choices=["bbox", "segm"])
     p.add_argument("--out", default=None, help="folder for summary.{md,csv,png}")
-    a = p.parse_args(argv)
+    return p
+
+
+@report_user_errors
+def main(argv=None) -> int:
+    from eql.utils.paths import check_writable
+
+    a = argument_parser().parse_args(argv)
+    if a.out:
+        check_writable(a.out, "--out", folder=True)
     from eql.run_summary_report import markdown_table, plot_summary, write_csv
 
     rows = summarize([load_run(r, a.task) for r in a.runs], a.baseline, a.task)

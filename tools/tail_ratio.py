@@ -42,14 +42,21 @@ def tail_table(stats, lambdas):
     return rows
 
 
-@report_user_errors
-def main(argv=None):
+def argument_parser():
+    from eql.utils.arguments import number_type
+
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--dataset", help="a registered dataset name, e.g. lvis_v1_train")
     src.add_argument("--json", help="an LVIS-format json or a category-count json")
-    p.add_argument("--lambdas", type=float, nargs="+", default=list(DEFAULT_LAMBDAS))
-    a = p.parse_args(argv)
+    lam = number_type(float, "(0, 1]")  # EQL's lambda: a class frequency threshold
+    p.add_argument("--lambdas", type=lam, nargs="+", default=list(DEFAULT_LAMBDAS))
+    return p
+
+
+@report_user_errors
+def main(argv=None):
+    a = argument_parser().parse_args(argv)
 
     if a.dataset:
         import eql  # noqa: F401  (registers datasets)

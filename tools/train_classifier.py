@@ -24,22 +24,39 @@ from eql.errors import UserError, report_user_errors
 DEFAULT_LOSSES = ["ce", "seql", "softmax_eql", "seesaw", "sigmoid_eql", "eqlv2"]
 
 
-def parse_args(argv):
+def argument_parser():
+    from eql.utils.arguments import count, nonnegative_int, number_type, positive_number
+
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--dataset", choices=["generated", "cifar10", "cifar100"], default="generated")
     p.add_argument("--cifar-root", default=os.path.expanduser("~/datasets"))
-    p.add_argument("--imbalance-ratio", type=float, default=None, help="default: 100 / 100 / 200")
-    p.add_argument("--num-classes", type=int, default=20, help="generated set")
-    p.add_argument("--max-per-class", type=int, default=200, help="generated set")
+    ratio = number_type(float, ">= 1")  # largest class / smallest class
+    p.add_argument("--imbalance-ratio", type=ratio, default=None, help="default: 100 / 100 / 200")
+    p.add_argument("--num-classes", type=number_type(int, ">= 2"), default=20, help="generated")
+    p.add_argument("--max-per-class", type=count, default=200, help="generated set")
     p.add_argument("--losses", nargs="+", default=DEFAULT_LOSSES)
-    p.add_argument("--depth", type=int, default=None, help="6n + 2; default 8 (generated), 32")
-    p.add_argument("--iterations", type=int, default=None, help="default 300 / 12800")
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--lr", type=float, default=0.1)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--depth", type=number_type(int, ">= 8"), default=None, help="6n + 2; 8, 32")
+    p.add_argument("--iterations", type=count, default=None, help="default 300 / 12800")
+    p.add_argument("--batch-size", type=count, default=64)
+    p.add_argument("--lr", type=positive_number, default=0.1)
+    p.add_argument("--seed", type=nonnegative_int, default=0)
     p.add_argument("--device", default="cpu")
     p.add_argument("--output", help="write the results as json here")
-    return p.parse_args(argv)
+    return p
+
+
+def parse_args(argv):
+    a = argument_parser().parse_args(argv)
+    if a.depth is not None and (a.depth - 2) % 6:
+        argument_parser().error(
+            f"argument --depth: must be 6n + 2 (8, 14, 20, 32, ...), got {a.depth}"
+        )
+    return a
+
+
+def _given(value, default):
+    """The option's value when given (0 included), else the default."""
+    return default if value is None else value
 
 
 def format_table(results) -> str:
@@ -68,19 +85,23 @@ def main(argv=None) -> int:
     from eql.io_utils import write_json_atomic
 
     a = parse_args(argv)
+    if a.output:
+        from eql.utils.paths import check_writable
+
+        check_writable(a.output, "--output", folder=False)
     unknown = [name for name in a.losses if name not in CLASSIFICATION_LOSSES]
     if unknown:
         raise UserError(f"--losses: unknown {unknown}; choose from {sorted(CLASSIFICATION_LOSSES)}")
     torch.set_num_threads(max(1, torch.get_num_threads()))
     if a.dataset == "generated":
-        ratio = a.imbalance_ratio or 100.0
+        ratio = _given(a.imbalance_ratio, 100.0)
         train, test = generated_long_tailed(a.num_classes, a.max_per_class, ratio, seed=a.seed)
-        depth, iterations, crop = a.depth or 8, a.iterations or 300, False
+        depth, iterations, crop = _given(a.depth, 8), _given(a.iterations, 300), False
     else:
         classes = 10 if a.dataset == "cifar10" else 100
-        ratio = a.imbalance_ratio or (100.0 if classes == 10 else 200.0)
+        ratio = _given(a.imbalance_ratio, 100.0 if classes == 10 else 200.0)
         train, test = cifar_long_tailed(a.cifar_root, classes, ratio, seed=a.seed)
-        depth, iterations, crop = a.depth or 32, a.iterations or 12800, True
+        depth, iterations, crop = _given(a.depth, 32), _given(a.iterations, 12800), True
     print(
         f"{a.dataset}-LT, imbalance {ratio:g}: {len(train.labels)} training images "
         f"({train.train_counts[0]} -> {train.train_counts[-1]} per class), {len(test.labels)} test "

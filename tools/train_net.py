@@ -9,14 +9,16 @@ LVIS evaluator and CPU multi-process (gloo) support.
         MODEL.DEVICE cpu
 """
 
+import contextlib
 import logging
 import os
 import sys
 
-from detectron2.engine import default_argument_parser, default_setup, launch
+from detectron2.engine import default_setup, launch
 from detectron2.evaluation import verify_results
 from detectron2.utils import comm
 from detectron2.utils.logger import setup_logger
+from torch.multiprocessing import ProcessExitedException
 
 import eql  # noqa: F401  (registers eql's models and datasets)
 from eql.checkpoint import EQLCheckpointer
@@ -24,6 +26,7 @@ from eql.config import load_config
 from eql.data import register_synthetic_lvis
 from eql.data.synthetic_semseg import register_synthetic_semseg
 from eql.engine import Trainer, write_eval_results
+from eql.engine.output_dir import RunLock, check_output_dir, estimated_checkpoint_bytes
 from eql.errors import UserError
 from eql.model_zoo import ModelZooError
 from eql.validation import validate_run
@@ -50,16 +53,20 @@ def prepare_config(args):
     return cfg
 
 
-def validate(args) -> None:
-    """The start-up validation (eql/validation.py), before any process starts or file is
-    written."""
+def validate(args):
+    """The start-up validation (eql/validation.py) and OUTPUT_DIR's checks (a folder we can
+    write in, with room for a checkpoint), before any process starts or file is written; returns
+    the config."""
+    cfg = prepare_config(args)
     validate_run(
-        prepare_config(args),
+        cfg,
         eval_only=args.eval_only,
         resume=args.resume,
         allow_random_weights=args.allow_random_weights,
         world_size=args.num_gpus * args.num_machines,
     )
+    check_output_dir(cfg.OUTPUT_DIR, None if args.eval_only else estimated_checkpoint_bytes(cfg))
+    return cfg
 
 
 def setup(args):
@@ -87,35 +94,94 @@ def main(args):
 
 
 def argument_parser():
-    parser = default_argument_parser()
+    """detectron2's train_net command line (its default_argument_parser's options and defaults),
+    with numbers checked as eql's tools check them (eql/utils/arguments.py)."""
+    import argparse
+
+    from eql.utils.arguments import count, nonnegative_int
+
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--config-file", default="", metavar="FILE", help="path to config file")
+    parser.add_argument(
+        "--resume", action="store_true", help="resume from OUTPUT_DIR's last checkpoint"
+    )
+    parser.add_argument("--eval-only", action="store_true", help="perform evaluation only")
+    parser.add_argument("--num-gpus", type=count, default=1, help="processes *per machine*")
+    parser.add_argument("--num-machines", type=count, default=1, help="total number of machines")
+    parser.add_argument(
+        "--machine-rank", type=nonnegative_int, default=0, help="the rank of this machine"
+    )
+    # detectron2's deterministic port (an orphan process shows as the port in use)
+    port = 2**15 + 2**14 + hash(os.getuid() if sys.platform != "win32" else 1) % 2**14
+    parser.add_argument(
+        "--dist-url",
+        default=f"tcp://127.0.0.1:{port}",
+        help="initialization URL of torch.distributed",
+    )
     parser.add_argument(
         "--allow-random-weights",
         action="store_true",
         help="evaluate (--eval-only) without MODEL.WEIGHTS or with a checkpoint of another class "
         "count (refused by default: the metrics would be a random head's)",
     )
+    parser.add_argument(
+        "opts", help="config overrides: KEY VALUE pairs", default=None, nargs=argparse.REMAINDER
+    )
     return parser
 
 
+def parse_args(argv=None):
+    parser = argument_parser()
+    args = parser.parse_args(argv)
+    if args.machine_rank >= args.num_machines:
+        parser.error(
+            f"argument --machine-rank: {args.machine_rank} is not below --num-machines "
+            f"{args.num_machines}"
+        )
+    return args
+
+
+def worker(args):
+    """``main`` in each process of a run: a user error (a diverged loss, a checkpoint that cannot
+    be saved) is one line from the main process, and exit status 2 in every spawned one."""
+    try:
+        return main(args)
+    except UserError as e:
+        if comm.get_world_size() == 1:
+            raise  # the launching process itself: cli reports it
+        if comm.is_main_process():
+            print(f"error: {e}", file=sys.stderr, flush=True)
+        sys.exit(2)
+
+
 def cli(argv=None):
-    args = argument_parser().parse_args(argv)
+    args = parse_args(argv)
     print("Command Line Args:", args)
     try:
-        validate(args)  # user errors before any process starts or any file is written
-        return launch(
-            main,
-            args.num_gpus,
-            num_machines=args.num_machines,
-            machine_rank=args.machine_rank,
-            dist_url=args.dist_url,
-            args=(args,),
-        )
+        cfg = validate(args)  # user errors before any process starts or any file is written
+        # one run at a time in OUTPUT_DIR (the first machine holds the lock)
+        lock = RunLock(cfg.OUTPUT_DIR) if args.machine_rank == 0 else contextlib.nullcontext()
+        with lock:
+            return launch(
+                worker,
+                args.num_gpus,
+                num_machines=args.num_machines,
+                machine_rank=args.machine_rank,
+                dist_url=args.dist_url,
+                args=(args,),
+            )
     except ModelZooError as e:  # e.g. offline: one clear message, no traceback
         print(f"error: {e}", file=sys.stderr)
         sys.exit(1)
     except UserError as e:  # a bad file, key or value: one line, no traceback
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
+    except ProcessExitedException as e:
+        if e.exit_code == 2:  # a spawned process printed its user error
+            sys.exit(2)
+        raise
 
 
 if __name__ == "__main__":

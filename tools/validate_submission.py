@@ -22,20 +22,26 @@ from eql.evaluation.submission import (
 from eql.io_utils import read_json
 
 
-@report_user_errors
-def main(argv=None):
+def argument_parser():
+    from eql.utils.arguments import count
+
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("results", help="the results json (a list of detections)")
     p.add_argument("image_info", help="the dataset json: test-dev image info, or val")
     p.add_argument("--segm", action="store_true", help="require RLE segmentations")
-    p.add_argument("--max-dets-per-image", type=int, default=300)
+    p.add_argument("--max-dets-per-image", type=count, default=300)
     p.add_argument(
         "--ap-fixed",
         action="store_true",
         help="AP^Fixed submission: no per-image cap, at most --dets-per-class per class",
     )
-    p.add_argument("--dets-per-class", type=int, default=10000)
-    a = p.parse_args(argv)
+    p.add_argument("--dets-per-class", type=count, default=10000)
+    return p
+
+
+@report_user_errors
+def main(argv=None):
+    a = argument_parser().parse_args(argv)
     results = read_json(a.results, name=f"results file {a.results}")
     info = read_json(a.image_info, name=f"image info json {a.image_info}")
     check_image_info(info, a.image_info)

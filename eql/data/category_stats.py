@@ -138,10 +138,14 @@ def file_sha256(path: str) -> str:
     return h.hexdigest()
 
 
-def _cache_paths(json_file: str, cache_dir: Optional[str]) -> List[str]:
-    paths = [json_file + STATS_CACHE_SUFFIX]
+def cache_paths(
+    json_file: str, cache_dir: Optional[str], suffix: str = STATS_CACHE_SUFFIX
+) -> List[str]:
+    """Where a cache of ``json_file`` lives: next to it, else (a read-only folder) in
+    ``cache_dir``."""
+    paths = [json_file + suffix]
     if cache_dir:
-        paths.append(os.path.join(cache_dir, os.path.basename(json_file) + STATS_CACHE_SUFFIX))
+        paths.append(os.path.join(cache_dir, os.path.basename(json_file) + suffix))
     return paths
 
 
@@ -151,7 +155,7 @@ def cached_stats(
     """The cached statistics of ``json_file`` computed from its current content (sha256), or
     None. A cache of the same content also says the json passed validation."""
     digest = digest or file_sha256(json_file)
-    for path in _cache_paths(json_file, cache_dir):
+    for path in cache_paths(json_file, cache_dir):
         if os.path.isfile(path):
             try:
                 cached = CategoryStats.from_json(path)
@@ -180,7 +184,7 @@ def load_or_compute_stats(
         dataset = read_lvis_json(json_file, require_annotations=True)
     stats = compute_category_stats(dataset, source=json_file)
     stats.source_sha256 = digest
-    for path in _cache_paths(json_file, cache_dir):
+    for path in cache_paths(json_file, cache_dir):
         try:
             os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
             stats.to_json(path)

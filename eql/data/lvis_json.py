@@ -1,6 +1,7 @@
 """Reading an LVIS-format json with every check that can name the culprit (file, field, index,
-id): syntax, required fields, ids, category references, federated label sets, boxes, polygons,
-duplicates, empty sets."""
+id): syntax, required fields, integer ids, category references, federated label sets, boxes,
+polygons and RLEs (crowd regions: accepted, as LVIS has no crowds they train as objects), areas,
+duplicates, empty sets. Boxes may reach outside their image (detectron2 clips them)."""
 
 import math
 from typing import Dict
@@ -39,22 +40,31 @@ def _read_lvis_json(json_file: str, require_annotations: bool) -> Dict:
     if not data["categories"]:
         raise DatasetFormatError(f"{json_file}: field 'categories' is empty")
     for k, cat in enumerate(data["categories"]):
-        if "id" not in cat or "name" not in cat:
+        if not isinstance(cat, dict) or "id" not in cat or "name" not in cat:
             raise DatasetFormatError(f"{json_file}: categories[{k}] needs 'id' and 'name'")
+        _check_id(json_file, f"categories[{k}]", cat["id"])
     cat_ids = [c["id"] for c in data["categories"]]
     known = set(cat_ids)
     if len(known) != len(cat_ids):
         raise DatasetFormatError(f"{json_file}: field 'categories' has duplicate ids")
     image_ids = set()
     for k, img in enumerate(data["images"]):
+        if not isinstance(img, dict):
+            raise DatasetFormatError(f"{json_file}: images[{k}] is not an object")
         for key in ("id", "height", "width"):
             if key not in img:
                 raise DatasetFormatError(f"{json_file}: images[{k}] has no field '{key}'")
+        _check_id(json_file, f"images[{k}]", img["id"])
         if "file_name" not in img and "coco_url" not in img:
             raise DatasetFormatError(
                 f"{json_file}: images[{k}] (id {img['id']}) needs 'file_name' or 'coco_url'"
             )
         for key in ("neg_category_ids", "not_exhaustive_category_ids"):
+            if not isinstance(img.get(key, []), list):
+                raise DatasetFormatError(
+                    f"{json_file}: images[{k}] (id {img['id']}) field '{key}' must be a list of "
+                    f"category ids, got {img[key]!r}"
+                )
             bad = [c for c in img.get(key, []) if c not in known]
             if bad:
                 raise DatasetFormatError(
@@ -74,10 +84,14 @@ def _read_lvis_json(json_file: str, require_annotations: bool) -> Dict:
         image_ids.add(img["id"])
     ann_ids = set()
     empty_boxes = 0
+    sizes = {img["id"]: [img["height"], img["width"]] for img in data["images"]}
     for k, ann in enumerate(data.get("annotations", [])):
+        if not isinstance(ann, dict):
+            raise DatasetFormatError(f"{json_file}: annotations[{k}] is not an object")
         for key in ("id", "image_id", "category_id", "bbox"):
             if key not in ann:
                 raise DatasetFormatError(f"{json_file}: annotations[{k}] has no field '{key}'")
+        _check_id(json_file, f"annotations[{k}]", ann["id"])
         if ann["category_id"] not in known:
             raise DatasetFormatError(
                 f"{json_file}: annotations[{k}] (id {ann['id']}) has unknown category_id "
@@ -92,13 +106,14 @@ def _read_lvis_json(json_file: str, require_annotations: bool) -> Dict:
             raise DatasetFormatError(f"{json_file}: duplicate annotation id {ann['id']}")
         ann_ids.add(ann["id"])
         empty_boxes += _check_box(json_file, k, ann)
-        segm = ann.get("segmentation")
-        if segm is not None and isinstance(segm, list):
-            if not segm or any(len(p) < 6 or len(p) % 2 for p in segm):
-                raise DatasetFormatError(
-                    f"{json_file}: annotations[{k}] (id {ann['id']}) field 'segmentation' has "
-                    f"a polygon with fewer than 3 points"
-                )
+        if "segmentation" in ann:
+            _check_segmentation(json_file, k, ann, sizes[ann["image_id"]])
+        area = ann.get("area", 0)
+        if not _number(area) or not math.isfinite(area) or area < 0:
+            raise DatasetFormatError(
+                f"{json_file}: annotations[{k}] (id {ann['id']}) field 'area' must be a finite "
+                f"number >= 0, got {area!r}"
+            )
     annotations = data.get("annotations")
     if require_annotations and not annotations:
         raise DatasetFormatError(f"{json_file}: field 'annotations' is empty (nothing to train on)")
@@ -108,6 +123,47 @@ def _read_lvis_json(json_file: str, require_annotations: bool) -> Dict:
             "missing or in the wrong format (expected [x, y, width, height])"
         )
     return data
+
+
+def _number(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def _check_id(json_file: str, where: str, value) -> None:
+    """Ids are integers in LVIS (lvis-api and detectron2 index by them; a string id "12" is not
+    the image 12)."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise DatasetFormatError(
+            f"{json_file}: {where} field 'id' must be an integer, got {value!r}"
+        )
+
+
+def _check_segmentation(json_file: str, k: int, ann: Dict, size) -> None:
+    """A list of polygons (each >= 3 points of finite numbers), or an RLE of the image's size
+    (compressed: counts a string; uncompressed: a list of counts), as crowd regions have."""
+    segm = ann["segmentation"]
+    where = f"{json_file}: annotations[{k}] (id {ann['id']}) field 'segmentation'"
+    if isinstance(segm, dict):
+        counts, rle_size = segm.get("counts"), segm.get("size")
+        if not isinstance(counts, (str, list)) or list(rle_size or []) != size:
+            raise DatasetFormatError(
+                f"{where} must be an RLE {{'size': [height, width] of the image = {size}, "
+                f"'counts': ...}}, got size {rle_size!r}"
+            )
+        if isinstance(counts, list) and not all(
+            isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in counts
+        ):
+            raise DatasetFormatError(f"{where} has an RLE whose counts are not integers >= 0")
+        return
+    if not isinstance(segm, list) or not segm:
+        raise DatasetFormatError(f"{where} must be a list of polygons or an RLE, got {segm!r:.60}")
+    for p in segm:
+        if not isinstance(p, list) or not all(_number(v) for v in p):
+            raise DatasetFormatError(f"{where} has a polygon that is not a list of numbers")
+        if not all(math.isfinite(v) for v in p):
+            raise DatasetFormatError(f"{where} has a polygon with a non-finite coordinate")
+        if len(p) < 6 or len(p) % 2:
+            raise DatasetFormatError(f"{where} has a polygon with fewer than 3 points")
 
 
 def _positive_number(x) -> bool:

@@ -20,6 +20,7 @@ A loss can also record, for diagnostics, each class's accumulated positive and n
 magnitudes (:meth:`ClassificationLoss.record_gradients`).
 """
 
+import logging
 from contextlib import contextmanager
 from typing import Optional, Tuple
 
@@ -27,6 +28,8 @@ import torch
 from torch import nn
 
 from .distributed import all_reduce_sum, world_size
+
+logger = logging.getLogger(__name__)
 
 # added to accumulated negative gradients before dividing (the official EQLv2 / EFL value)
 RATIO_EPS = 1e-10
@@ -67,6 +70,61 @@ def _sum_without(values: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -
     return kept.sum(0)
 
 
+def check_labels(
+    name: str,
+    labels: torch.Tensor,
+    num_classes: int,
+    background: bool,
+    ignore=None,
+    logits: Optional[torch.Tensor] = None,
+) -> bool:
+    """ValueError naming the range when ``labels`` are not integers in [0, C] (``background``:
+    C is the background) or [0, C - 1], ``ignore`` (a segmentation's unlabelled value) aside.
+    Returns whether ``logits`` (if given) are all finite: one host copy for both."""
+    if labels.dtype == torch.bool or labels.is_floating_point() or labels.is_complex():
+        raise ValueError(f"{name}: gt_classes must be an integer tensor, got {labels.dtype}")
+    kept = labels if ignore is None else labels[labels != ignore]
+    finite = torch.isfinite(logits).all() if logits is not None and logits.numel() else None
+    if kept.numel() == 0:
+        return True if finite is None else bool(finite)
+    parts = [kept.min(), kept.max()] + ([finite.to(kept.dtype)] if finite is not None else [])
+    low, high, *rest = torch.stack(parts).tolist()
+    top = num_classes if background else num_classes - 1
+    if low < 0 or high > top:
+        what = f"[0, {top}] ({top}: background)" if background else f"[0, {top}]"
+        extra = f" or {ignore} (ignored)" if ignore is not None else ""
+        raise ValueError(
+            f"{name}: gt_classes must be in {what}{extra} for {num_classes} classes, got values "
+            f"in [{low}, {high}]"
+        )
+    return bool(rest[0]) if rest else True
+
+
+def finite_statistics(module: nn.Module, finite_input: bool, *sums: torch.Tensor) -> bool:
+    """Whether one step's statistics may be added: its inputs were finite (in every process:
+    ``finite_input`` as all-reduced by the caller) and so are its sums. If not, counts the
+    skipped step on ``module`` (``skipped_nonfinite_steps``) and warns."""
+    if finite_input and bool(torch.isfinite(torch.cat([s.reshape(-1) for s in sums])).all()):
+        return True
+    module.skipped_nonfinite_steps = getattr(module, "skipped_nonfinite_steps", 0) + 1
+    logger.warning(
+        f"{type(module).__name__}: a step with non-finite logits left the statistics unchanged "
+        f"({module.skipped_nonfinite_steps} such steps)"
+    )
+    return False
+
+
+def _reduce_step(pos, neg, num_rows: int, finite_input: bool):
+    """(pos, neg, rows, finite) summed over processes: one all-reduce."""
+    pos, neg = pos.float().clone(), neg.float().clone()
+    if world_size() > 1:
+        extra = torch.tensor([float(num_rows), float(not finite_input)], device=pos.device)
+        all_reduce_sum(pos, neg, extra)
+        rows, bad = extra.tolist()
+        num_rows, finite_input = int(rows), bad == 0
+    return pos, neg, num_rows, finite_input
+
+
 class Float32Statistics(nn.Module):
     """A module whose ``state_buffers`` stay fp32 when the module is cast (``.half()``, ``.to``)."""
 
@@ -97,15 +155,18 @@ class GradientRecord(Float32Statistics):
         self.register_buffer("neg", torch.zeros(num_classes))
 
     @torch.no_grad()
-    def add(self, grad: torch.Tensor, gt_classes: torch.Tensor) -> None:
+    def add(self, grad: torch.Tensor, gt_classes: torch.Tensor, finite_input: bool = True) -> None:
         """``grad`` (N, >= C): d loss / d logits of one step (the class columns are used)."""
-        self.add_sums(*positive_negative_sums(grad.abs(), gt_classes, self.num_classes))
+        sums = positive_negative_sums(grad.abs(), gt_classes, self.num_classes)
+        self.add_sums(*sums, finite_input=finite_input)
 
     @torch.no_grad()
-    def add_sums(self, pos: torch.Tensor, neg: torch.Tensor) -> None:
-        """Adds one step's per-class sums (C,) of |d loss / d logits| on / off target."""
-        pos, neg = pos.float().clone(), neg.float().clone()
-        all_reduce_sum(pos, neg)
+    def add_sums(self, pos: torch.Tensor, neg: torch.Tensor, finite_input: bool = True) -> None:
+        """Adds one step's per-class sums (C,) of |d loss / d logits| on / off target; a step
+        whose logits or sums are not finite (in any process) is skipped and counted."""
+        pos, neg, _, finite_input = _reduce_step(pos, neg, 0, finite_input)
+        if not finite_statistics(self, finite_input, pos, neg):
+            return
         self.pos += pos
         self.neg += neg
 
@@ -118,6 +179,7 @@ class ClassificationLoss(Float32Statistics):
 
     num_extra_logits = 0
     sigmoid = True
+    background = True  # gt_classes may be C (background); False: only the classes [0, C)
 
     def __init__(self, num_classes: int):
         super().__init__()
@@ -125,6 +187,7 @@ class ClassificationLoss(Float32Statistics):
             raise ValueError(f"num_classes must be >= 1, got {num_classes}")
         self.num_classes = num_classes
         self.gradient_record: Optional[GradientRecord] = None
+        self.finite_logits = True  # of the last step (check_inputs)
 
     @property
     def num_logits(self) -> int:
@@ -153,13 +216,12 @@ class ClassificationLoss(Float32Statistics):
     ) -> bool:
         """For stateful losses with ``pos_grad`` / ``neg_grad`` buffers: adds one step's per-class
         gradient magnitudes, summed over processes. Returns False, changing nothing, when no
-        process had a row in this step."""
-        pos, neg = pos.float().clone(), neg.float().clone()
-        if world_size() > 1:
-            rows = torch.tensor([float(num_rows)], device=pos.device)
-            all_reduce_sum(pos, neg, rows)
-            num_rows = int(rows.item())  # all processes' rows
-        if num_rows == 0:
+        process had a row in this step, or when the step's magnitudes are not finite (NaN or
+        infinite logits in some process: the step is skipped and counted in
+        ``skipped_nonfinite_steps``, so that one bad batch does not poison the statistics for the
+        rest of training; the loss value itself stays non-finite, for the caller to see)."""
+        pos, neg, num_rows, finite_input = _reduce_step(pos, neg, num_rows, self.finite_logits)
+        if num_rows == 0 or not finite_statistics(self, finite_input, pos, neg):
             return False
         self.pos_grad += pos
         self.neg_grad += neg
@@ -174,6 +236,9 @@ class ClassificationLoss(Float32Statistics):
         return self
 
     def check_inputs(self, logits: torch.Tensor, gt_classes: torch.Tensor) -> None:
+        """ValueError naming the expected shapes, dtype or label range (one host copy of the
+        labels' range)."""
+        name = type(self).__name__
         if logits.dim() != 2 or logits.shape[1] != self.num_logits:
             raise ValueError(
                 f"{type(self).__name__}: logits must be (N, {self.num_logits}) for "
@@ -185,6 +250,10 @@ class ClassificationLoss(Float32Statistics):
                 f"{type(self).__name__}: gt_classes must be ({logits.shape[0]},), got "
                 f"{tuple(gt_classes.shape)}"
             )
+        # whether this step's statistics may be kept (accumulate_gradient_statistics)
+        self.finite_logits = check_labels(
+            name, gt_classes, self.num_classes, self.background, logits=logits
+        )
 
     def extra_repr(self) -> str:
         return f"num_classes={self.num_classes}"

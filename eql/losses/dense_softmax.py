@@ -14,7 +14,7 @@ from typing import Optional, Tuple
 import torch
 import torch.nn.functional as F
 
-from .base import autocast_disabled
+from .base import autocast_disabled, check_labels
 from .gradient_softmax_eql import GradientSoftmaxEQL
 from .softmax_ce import SoftmaxCrossEntropy
 
@@ -72,9 +72,13 @@ def dense_softmax_ce(
 def dense_loss(loss, logits: torch.Tensor, targets: torch.Tensor, ignore_index: int = 255):
     """The per-pixel form of a classification loss: SoftmaxCrossEntropy or GradientSoftmaxEQL
     (whose statistics it updates)."""
-    if isinstance(loss, GradientSoftmaxEQL):
+    if isinstance(loss, (GradientSoftmaxEQL, SoftmaxCrossEntropy)):
         if loss.num_classes != logits.shape[1]:
             raise ValueError(f"logits have {logits.shape[1]} classes, the loss {loss.num_classes}")
+        loss.finite_logits = check_labels(
+            type(loss).__name__, targets, loss.num_classes, False, ignore_index, logits
+        )
+    if isinstance(loss, GradientSoftmaxEQL):
         bias = loss.tau * torch.log(loss.current_indicator().clamp(min=loss.eps))
         value, pos, neg = dense_softmax_ce(logits, targets, bias, ignore_index)
         loss.update_statistics(pos, neg, int((targets != ignore_index).sum()))

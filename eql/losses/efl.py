@@ -69,7 +69,7 @@ class EqualizedFocalLoss(ClassificationLoss):
             logits, gt_classes, gamma, weight, self.alpha, context.normalizer_for(logits.shape[0])
         )
         if self.gradient_record is not None:
-            self.gradient_record.add_sums(pos, neg)
+            self.gradient_record.add_sums(pos, neg, self.finite_logits)
         self.update_statistics(pos, neg, num_rows=logits.shape[0])
         return loss
 

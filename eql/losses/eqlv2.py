@@ -165,7 +165,7 @@ class EQLv2(ClassificationLoss):
         grad = p.mul_(q.to(z.dtype))
         grad[rows, gt_classes] = (p_t - 1.0) * r.to(z.dtype)[gt_classes]
         grad /= max(z.shape[0], 1) if normalizer is None else normalizer
-        self.gradient_record.add(grad, gt_classes)
+        self.gradient_record.add(grad, gt_classes, self.finite_logits)
 
     def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
         p = torch.sigmoid(logits.float())

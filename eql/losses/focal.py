@@ -133,7 +133,7 @@ class SigmoidFocalLoss(ClassificationLoss):
             logits, gt_classes, g, torch.ones_like(g), self.alpha, normalizer
         )
         if self.gradient_record is not None:
-            self.gradient_record.add_sums(pos, neg)
+            self.gradient_record.add_sums(pos, neg, self.finite_logits)
         return loss
 
     def extra_repr(self) -> str:

@@ -41,6 +41,7 @@ class GradientSoftmaxEQL(ClassificationLoss):
     [0, C); rows to ignore (segmentation's ignore label) are left out by the caller."""
 
     sigmoid = False
+    background = False  # classes [0, C), no background
 
     def __init__(
         self, num_classes: int, indicator: str = "pos", tau: float = 1.0, eps: float = 1e-4

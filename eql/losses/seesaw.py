@@ -72,6 +72,7 @@ class SeesawLoss(ClassificationLoss):
         self.p, self.q, self.eps = float(p), float(q), float(eps)
         # False: C logits, every row a class (image classification), no objectness term
         self.num_extra_logits = 2 if objectness else 0
+        self.background = bool(objectness)  # label C (background) only with objectness logits
         self.register_buffer("cum_samples", torch.zeros(num_classes + 1))
 
     def forward(self, logits, gt_classes, context: Optional[LossContext] = None):

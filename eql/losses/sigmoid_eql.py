@@ -135,7 +135,7 @@ class _WeightedSigmoidLoss(ClassificationLoss):
         loss = weighted_sigmoid_cross_entropy(logits, gt_classes, weights)
         if self.gradient_record is not None:
             grad = sigmoid_ce_gradient(logits, gt_classes, weights, max(logits.shape[0], 1))
-            self.gradient_record.add(grad, gt_classes)
+            self.gradient_record.add(grad, gt_classes, self.finite_logits)
         return loss
 
 
@@ -170,8 +170,6 @@ class SigmoidEQL(_WeightedSigmoidLoss):
         self.use_image_labels = use_image_labels
 
     def forward(self, logits, gt_classes, context: Optional[LossContext] = None):
-        if logits.dim() == 2 and logits.shape[1] != self.num_classes:
-            raise ValueError(f"logits have {logits.shape[1]} classes, EQL has {self.num_classes}")
         self.check_inputs(logits, gt_classes)
         exempt = None
         if self.use_image_labels and context is not None:

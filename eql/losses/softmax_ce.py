@@ -14,6 +14,7 @@ class SoftmaxCrossEntropy(ClassificationLoss):
     """sum_i -log softmax(z_i)[y_i] / normalizer (default N)."""
 
     sigmoid = False
+    background = False  # classes [0, C), no background
 
     def forward(self, logits, gt_classes, context: Optional[LossContext] = None):
         self.check_inputs(logits, gt_classes)

@@ -135,6 +135,7 @@ class SoftmaxEQL(ClassificationLoss):
         self.register_buffer("suppression", suppression, persistent=False)
         self.gamma = float(gamma)
         self.num_extra_logits = int(background)
+        self.background = bool(background)  # label C (background) only with its logit
         self.use_image_labels = use_image_labels
 
     def draw_beta(self, gt_classes: torch.Tensor) -> torch.Tensor:

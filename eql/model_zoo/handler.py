@@ -29,9 +29,11 @@ def local_checkpoint(name: str, progress: bool = True) -> str:
     file_name = os.path.basename(urlparse(entry.url).path) or "model.pth"
     if entry.sha256:
         file_name = f"{entry.sha256[:12]}_{file_name}"
-    path = download_verified(
-        entry.url, entry.sha256, os.path.join(cache_dir(), *name.split("/"), file_name), progress
-    )
+    destination = os.path.join(cache_dir(), *name.split("/"), file_name)
+    inside = os.path.realpath(destination).startswith(os.path.realpath(cache_dir()) + os.sep)
+    if not inside:  # names are checked (registry.ModelEntry); this is the last line of defence
+        raise ModelZooError(f"model {name!r}: {destination} is outside the cache {cache_dir()}")
+    path = download_verified(entry.url, entry.sha256, destination, progress)
     if entry.format == "eql.detectron2":
         converted = path[: -len(".pth")] + "_eql.pth" if path.endswith(".pth") else path + ".eql"
         if not os.path.isfile(converted) or os.path.getmtime(converted) < os.path.getmtime(path):

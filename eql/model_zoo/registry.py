@@ -12,6 +12,7 @@ from typing import Dict, List, Optional
 
 from ..errors import UserError
 from ..io_utils import atomic_write, read_json
+from ..utils.paths import check_name
 
 SHIPPED_REGISTRY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "models.json")
 FORMATS = ("eql", "eql.detectron2")
@@ -40,6 +41,10 @@ class ModelEntry:
     source: str = ""
 
     def __post_init__(self):
+        try:  # a name becomes a folder of the download cache: never a path out of it
+            check_name(self.name, "model")
+        except UserError as e:
+            raise RegistryError(str(e)) from None
         if self.format not in FORMATS:
             raise RegistryError(
                 f"model {self.name}: unknown format {self.format!r} (field 'format'); use {FORMATS}"
@@ -68,7 +73,10 @@ def _load(path: str) -> Dict[str, ModelEntry]:
         if missing or unknown:
             what = f"missing field(s) {missing}" if missing else f"unknown field(s) {unknown}"
             raise RegistryError(f"{path}: model {name!r} has {what}")
-        out[name] = ModelEntry(name=name, **entry)
+        try:
+            out[name] = ModelEntry(name=name, **entry)
+        except RegistryError as e:
+            raise RegistryError(f"{path}: {e}") from None
     return out
 
 

@@ -3,8 +3,8 @@ MODEL.EQL.EFL.SCALE_FACTOR, gamma_b and alpha are MODEL.RETINANET.FOCAL_LOSS_GAM
 
 import logging
 
-from ...errors import ConfigError
 from ...losses import EqualizedFocalLoss
+from ...utils.config_keys import Key
 from .focal import validate_focal_keys
 from .registry import CLASSIFICATION_LOSS_REGISTRY, DENSE_HEAD, LossEntry
 
@@ -18,20 +18,21 @@ class EqualizedFocalLossEntry(LossEntry):
     heads = (DENSE_HEAD,)
     summary = "focal loss with gamma_j = gamma_b + s (1 - g_j), weight gamma_j / gamma_b"
 
-    @classmethod
-    def add_config(cls, node):
-        # s: the focusing factor of class j is gamma_b + SCALE_FACTOR (1 - g_j), g_j in [0, 1] its
-        # accumulated positive / negative gradient ratio (official: 8). gamma_b and alpha are
-        # MODEL.RETINANET.FOCAL_LOSS_GAMMA and FOCAL_LOSS_ALPHA (official: 2, 0.25).
-        node.SCALE_FACTOR = 8.0
+    keys = (
+        Key(
+            "SCALE_FACTOR",
+            float,
+            ">= 0",
+            "s: the focusing factor of class j is gamma_b + s (1 - g_j), g_j in [0, 1] its "
+            "accumulated positive / negative gradient ratio (official: 8); gamma_b and alpha are "
+            "MODEL.RETINANET.FOCAL_LOSS_GAMMA and FOCAL_LOSS_ALPHA",
+            default=8.0,
+        ),
+    )
 
     @classmethod
     def validate(cls, cfg):
         validate_focal_keys(cfg)
-        if cls.node(cfg).SCALE_FACTOR < 0:
-            raise ConfigError(
-                f"{cls.key('SCALE_FACTOR')}: must be >= 0, got {cls.node(cfg).SCALE_FACTOR}"
-            )
 
     @classmethod
     def build(cls, cfg, num_classes):

@@ -6,25 +6,10 @@ from typing import Optional
 
 import torch
 
-from ...errors import ConfigError
 from ...losses import FederatedSampler
 from .statistics import train_set_image_counts
 
 logger = logging.getLogger(__name__)
-
-
-def validate_federated_keys(cfg) -> None:
-    head = cfg.MODEL.ROI_BOX_HEAD
-    if head.FED_LOSS_NUM_CLASSES < 1:
-        raise ConfigError(
-            "MODEL.ROI_BOX_HEAD.FED_LOSS_NUM_CLASSES: must be >= 1, got "
-            f"{head.FED_LOSS_NUM_CLASSES}"
-        )
-    if head.FED_LOSS_FREQ_WEIGHT_POWER < 0:
-        raise ConfigError(
-            "MODEL.ROI_BOX_HEAD.FED_LOSS_FREQ_WEIGHT_POWER: must be >= 0, got "
-            f"{head.FED_LOSS_FREQ_WEIGHT_POWER}"
-        )
 
 
 def federated_sampler_from_config(cfg, num_classes: int) -> Optional[FederatedSampler]:

@@ -7,15 +7,12 @@ from .registry import CLASSIFICATION_LOSS_REGISTRY, DENSE_HEAD, LossEntry
 
 
 def validate_focal_keys(cfg) -> None:
+    """eql's focal losses need gamma > 0 (detectron2's table allows 0; FOCAL_LOSS_ALPHA's rule is
+    in eql/utils/detectron2_keys.py)."""
     if cfg.MODEL.RETINANET.FOCAL_LOSS_GAMMA <= 0:
         raise ConfigError(
             "MODEL.RETINANET.FOCAL_LOSS_GAMMA: must be > 0 for eql's focal losses, got "
             f"{cfg.MODEL.RETINANET.FOCAL_LOSS_GAMMA}"
-        )
-    if cfg.MODEL.RETINANET.FOCAL_LOSS_ALPHA > 1:
-        raise ConfigError(
-            "MODEL.RETINANET.FOCAL_LOSS_ALPHA: must be <= 1 (< 0: no alpha weighting), got "
-            f"{cfg.MODEL.RETINANET.FOCAL_LOSS_ALPHA}"
         )
 
 

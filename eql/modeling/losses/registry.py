@@ -1,9 +1,10 @@
 """The registry of classification losses: ``MODEL.EQL.LOSS`` names one entry.
 
 A loss is one file in this package: a :class:`LossEntry` subclass registered with
-``@CLASSIFICATION_LOSS_REGISTRY.register()``, which names the loss, declares where it works,
-adds its config keys (the node ``MODEL.EQL.<config_node>``), checks their values and builds the
-pure-torch loss module (eql/losses). Import the file in ``eql/modeling/losses/__init__.py``.
+``@CLASSIFICATION_LOSS_REGISTRY.register()``, which names the loss, declares where it works and
+its config keys (the node ``MODEL.EQL.<config_node>``: type, allowed values, default, meaning)
+and builds the pure-torch loss module (eql/losses). Import the file in
+``eql/modeling/losses/__init__.py``.
 """
 
 import logging
@@ -13,6 +14,7 @@ from detectron2.utils.registry import Registry
 
 from ...errors import ConfigError
 from ...losses import ClassificationLoss
+from ...utils.config_keys import Key, check_keys
 
 logger = logging.getLogger(__name__)
 
@@ -24,10 +26,13 @@ SEMSEG_HEAD = "semseg"  # the per-pixel classifier of EQLSemSegFPNHead
 
 class LossEntry:
     """A registered classification loss. Subclasses set the class attributes and implement
-    :meth:`build`; :meth:`add_config` and :meth:`validate` when the loss has keys."""
+    :meth:`build`. A loss with config keys declares them in ``keys`` (:class:`Key`: name, type,
+    allowed values, default, what it is), from which its node ``MODEL.EQL.<config_node>`` and the
+    checks of its values are made; :meth:`validate` adds checks that involve other keys."""
 
     name: str = ""  # the value of MODEL.EQL.LOSS
     config_node: str = ""  # its keys live in MODEL.EQL.<config_node>; "" when it has none
+    keys: Tuple[Key, ...] = ()  # its keys, names relative to the node
     heads: Tuple[str, ...] = ()  # ROI_HEAD and / or DENSE_HEAD
     sigmoid: bool = True  # per-class sigmoid scores (False: a softmax)
     federated: bool = False  # works with detectron2's MODEL.ROI_BOX_HEAD.USE_FED_LOSS
@@ -35,11 +40,19 @@ class LossEntry:
 
     @classmethod
     def add_config(cls, node) -> None:
-        """Adds the loss's keys, each with a comment, to ``node`` (MODEL.EQL.<config_node>)."""
+        """Adds the loss's keys with their defaults to ``node`` (MODEL.EQL.<config_node>)."""
+        for key in cls.keys:
+            node[key.name] = key.default
+
+    @classmethod
+    def check_keys(cls, cfg) -> None:
+        """Raises ConfigError naming the key when one of the loss's keys breaks its rule."""
+        if cls.config_node:
+            check_keys(cfg, cls.keys, prefix=f"MODEL.EQL.{cls.config_node}.")
 
     @classmethod
     def validate(cls, cfg) -> None:
-        """Raises ValueError naming the key when one of the loss's keys holds a bad value."""
+        """Checks that involve other keys than the loss's own (raises ConfigError)."""
 
     @classmethod
     def build(cls, cfg, num_classes: int) -> ClassificationLoss:

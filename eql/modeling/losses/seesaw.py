@@ -3,8 +3,8 @@ logits + 2 objectness logits; its keys are MODEL.EQL.SEESAW.*."""
 
 import logging
 
-from ...errors import ConfigError
 from ...losses import SeesawLoss
+from ...utils.config_keys import Key
 from .registry import CLASSIFICATION_LOSS_REGISTRY, ROI_HEAD, LossEntry
 
 logger = logging.getLogger(__name__)
@@ -18,25 +18,31 @@ class SeesawLossEntry(LossEntry):
     sigmoid = False
     summary = "softmax CE with non-target logits + log((N_j/N_i)^p (s_j/s_i)^q); objectness softmax"
 
-    @classmethod
-    def add_config(cls, node):
-        # Mitigation exponent p: a rarer class j gets (N_j / N_i)^p of its negative gradient from
-        # the rows of class i (official: 0.8; 0: off).
-        node.P = 0.8
-        # Compensation exponent q: a class scored above the true one gets (s_j / s_i)^q (official:
-        # 2.0; 0: off).
-        node.Q = 2.0
-        # Smallest true-class score in the compensation's divisor (official: 0.01).
-        node.EPS = 0.01
-
-    @classmethod
-    def validate(cls, cfg):
-        node = cls.node(cfg)
-        for key in ("P", "Q"):
-            if node[key] < 0:
-                raise ConfigError(f"{cls.key(key)}: must be >= 0, got {node[key]}")
-        if node.EPS <= 0:
-            raise ConfigError(f"{cls.key('EPS')}: must be > 0, got {node.EPS}")
+    keys = (
+        Key(
+            "P",
+            float,
+            ">= 0",
+            "mitigation exponent p: a rarer class j gets (N_j / N_i)^p of its negative gradient "
+            "from the rows of class i (official: 0.8; 0: off)",
+            default=0.8,
+        ),
+        Key(
+            "Q",
+            float,
+            ">= 0",
+            "compensation exponent q: a class scored above the true one gets (s_j / s_i)^q "
+            "(official: 2.0; 0: off)",
+            default=2.0,
+        ),
+        Key(
+            "EPS",
+            float,
+            "(0, 1]",
+            "smallest true-class score in the compensation's divisor (official: 0.01)",
+            default=0.01,
+        ),
+    )
 
     @classmethod
     def build(cls, cfg, num_classes):

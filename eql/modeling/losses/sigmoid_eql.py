@@ -5,9 +5,9 @@ import logging
 
 import torch
 
-from ...errors import ConfigError
 from ...losses import SigmoidEQL, suppression_strength
 from ...losses.suppression import SUPPRESSION_FUNCTIONS
+from ...utils.config_keys import Key
 from .federated import federated_sampler_from_config
 from .registry import (
     CLASSIFICATION_LOSS_REGISTRY,
@@ -29,51 +29,43 @@ class SigmoidEQLEntry(LossEntry):
     federated = True
     summary = "w_ij = 1 - E(r_i) T(f_j) (1 - y_ij): tail negatives dropped for foreground rows"
 
-    @classmethod
-    def add_config(cls, node):
-        # lambda: classes whose image frequency f_j (images with class j / annotated training
-        # images) is below it are tail classes. LVIS v1: 0.0011 (815 of 1,203); v0.5: 0.00177.
-        node.LAMBDA = 0.0011
-        # If > 0, a class is tail iff it is in fewer than this many training images (replaces
-        # LAMBDA by TAIL_IMAGE_COUNT / number of annotated training images).
-        node.TAIL_IMAGE_COUNT = 0
-        # Suppression strength T(f) in [0, 1] of a class's negative gradients for foreground
-        # proposals: "threshold" (1 if f < lambda, the paper's), "exponential" or "gompertz"
-        # (smooth decays centred on lambda; exact forms in eql/losses/suppression.py).
-        node.WEIGHT_FUNCTION = "threshold"
-        # Gompertz form T(f) = 1 - exp(-B exp(-C f / lambda)): plateau and steepness.
-        node.GOMPERTZ_B = 20.0
-        node.GOMPERTZ_C = 3.3621
-        # LVIS image-level rule (paper section 4.2): classes in a proposal's image's positive set
-        # or neg_category_ids keep weight 1. False reproduces the official code (no such rule).
-        node.USE_IMAGE_LEVEL_LABELS = True
-
-    @classmethod
-    def validate(cls, cfg):
-        node = cls.node(cfg)
-
-        def fail(key, msg):
-            raise ConfigError(f"{cls.key(key)}: {msg}")
-
-        if node.WEIGHT_FUNCTION not in SUPPRESSION_FUNCTIONS:
-            fail(
-                "WEIGHT_FUNCTION",
-                f"unknown function {node.WEIGHT_FUNCTION!r}; choose one of "
-                f"{sorted(SUPPRESSION_FUNCTIONS)}",
-            )
-        if not 0 < node.LAMBDA <= 1:
-            fail("LAMBDA", f"must be in (0, 1], got {node.LAMBDA}")
-        if node.TAIL_IMAGE_COUNT < 0 or int(node.TAIL_IMAGE_COUNT) != node.TAIL_IMAGE_COUNT:
-            fail("TAIL_IMAGE_COUNT", f"must be an integer >= 0, got {node.TAIL_IMAGE_COUNT}")
-        if node.GOMPERTZ_B <= 0:
-            fail("GOMPERTZ_B", f"must be > 0, got {node.GOMPERTZ_B}")
-        if node.GOMPERTZ_C <= 0:
-            fail("GOMPERTZ_C", f"must be > 0, got {node.GOMPERTZ_C}")
-        if not isinstance(node.USE_IMAGE_LEVEL_LABELS, bool):
-            fail(
-                "USE_IMAGE_LEVEL_LABELS",
-                f"must be True or False, got {node.USE_IMAGE_LEVEL_LABELS!r}",
-            )
+    keys = (
+        Key(
+            "LAMBDA",
+            float,
+            "(0, 1]",
+            "lambda: classes whose image frequency f_j (images with class j / annotated training "
+            "images) is below it are tail classes; LVIS v1: 0.0011 (815 of 1,203), v0.5: 0.00177",
+            default=0.0011,
+        ),
+        Key(
+            "TAIL_IMAGE_COUNT",
+            int,
+            ">= 1",
+            "a class is tail iff it is in fewer than this many training images (replaces LAMBDA "
+            "by TAIL_IMAGE_COUNT / annotated training images)",
+            default=0,
+            also=((0, "use LAMBDA"),),
+        ),
+        Key(
+            "WEIGHT_FUNCTION",
+            str,
+            tuple(sorted(SUPPRESSION_FUNCTIONS)),
+            "suppression strength T(f) in [0, 1] of a class's negative gradients for foreground "
+            "proposals: threshold (1 if f < lambda, the paper's), exponential or gompertz (smooth "
+            "decays centred on lambda; eql/losses/suppression.py)",
+            default="threshold",
+        ),
+        Key("GOMPERTZ_B", float, "> 0", "plateau of 1 - exp(-B exp(-C f / lambda))", default=20.0),
+        Key("GOMPERTZ_C", float, "> 0", "steepness of the Gompertz form", default=3.3621),
+        Key(
+            "USE_IMAGE_LEVEL_LABELS",
+            bool,
+            doc="LVIS image-level rule (paper section 4.2): classes in a proposal's image's "
+            "positive set or neg_category_ids keep weight 1; False reproduces the official code",
+            default=True,
+        ),
+    )
 
     @classmethod
     def build(cls, cfg, num_classes):

@@ -6,8 +6,8 @@ import logging
 
 import torch
 
-from ...errors import ConfigError
 from ...losses import SoftmaxEQL
+from ...utils.config_keys import Key
 from .registry import (
     CLASSIFICATION_LOSS_REGISTRY,
     INFERENCE_ONLY,
@@ -30,17 +30,17 @@ class SoftmaxEQLEntry(LossEntry):
         "p_j = e^z_j / sum_k w_k e^z_k, w_k = 1 - beta T(f_k)(1 - y_k), beta ~ Bernoulli(gamma)"
     )
 
-    @classmethod
-    def add_config(cls, node):
-        # gamma: probability that a tail class is left out of a foreground proposal's softmax
-        # denominator (beta ~ Bernoulli(gamma) per proposal and class; 0.9, the value of public
-        # re-implementations). T(f) and the image-level rule: MODEL.EQL.EQL.
-        node.GAMMA = 0.9
-
-    @classmethod
-    def validate(cls, cfg):
-        if not 0 <= cls.node(cfg).GAMMA <= 1:
-            raise ConfigError(f"{cls.key('GAMMA')}: must be in [0, 1], got {cls.node(cfg).GAMMA}")
+    keys = (
+        Key(
+            "GAMMA",
+            float,
+            "[0, 1]",
+            "probability that a tail class is left out of a foreground proposal's softmax "
+            "denominator (beta ~ Bernoulli(gamma) per proposal and class; 0.9, the value of "
+            "public re-implementations); T(f) and the image-level rule: MODEL.EQL.EQL",
+            default=0.9,
+        ),
+    )
 
     @classmethod
     def build(cls, cfg, num_classes):

@@ -4,9 +4,9 @@ Equalization Losses" (keys MODEL.EQL.SOFTMAX_EQL.*)."""
 
 import logging
 
-from ...errors import ConfigError
 from ...losses import GradientSoftmaxEQL, SoftmaxCrossEntropy
 from ...losses.gradient_softmax_eql import INDICATORS
+from ...utils.config_keys import Key
 from .registry import CLASSIFICATION_LOSS_REGISTRY, SEMSEG_HEAD, LossEntry
 
 logger = logging.getLogger(__name__)
@@ -32,28 +32,23 @@ class GradientSoftmaxEQLEntry(LossEntry):
     sigmoid = False
     summary = "softmax CE with non-target logits + tau log(I_j / I_y), I accumulated gradients"
 
-    @classmethod
-    def add_config(cls, node):
-        # Which accumulated gradient is the indicator I: "pos" (official default), "neg" or
-        # "pos_and_neg".
-        node.INDICATOR = "pos"
-        # tau: the non-target logits move by tau log(I_j / I_y) (official: 1.0).
-        node.TAU = 1.0
-        # Smallest indicator value (official: 1e-4).
-        node.EPS = 1e-4
-
-    @classmethod
-    def validate(cls, cfg):
-        node = cls.node(cfg)
-        if node.INDICATOR not in INDICATORS:
-            raise ConfigError(
-                f"{cls.key('INDICATOR')}: unknown indicator {node.INDICATOR!r}; choose one of "
-                f"{list(INDICATORS)}"
-            )
-        if node.TAU < 0:
-            raise ConfigError(f"{cls.key('TAU')}: must be >= 0, got {node.TAU}")
-        if node.EPS <= 0:
-            raise ConfigError(f"{cls.key('EPS')}: must be > 0, got {node.EPS}")
+    keys = (
+        Key(
+            "INDICATOR",
+            str,
+            tuple(INDICATORS),
+            "which accumulated gradient is the indicator I (official: pos)",
+            default="pos",
+        ),
+        Key(
+            "TAU",
+            float,
+            ">= 0",
+            "tau: the non-target logits move by tau log(I_j / I_y) (official: 1.0)",
+            default=1.0,
+        ),
+        Key("EPS", float, "> 0", "smallest indicator value (official: 1e-4)", default=1e-4),
+    )
 
     @classmethod
     def build(cls, cfg, num_classes):

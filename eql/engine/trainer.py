@@ -6,16 +6,19 @@ import weakref
 
 from detectron2.engine import AMPTrainer, DefaultTrainer, SimpleTrainer, TrainerBase
 from detectron2.engine.defaults import create_ddp_model
-from detectron2.engine.hooks import PeriodicWriter
-from detectron2.evaluation import DatasetEvaluators
+from detectron2.engine.hooks import IterationTimer, PeriodicWriter
+from detectron2.evaluation import DatasetEvaluators, verify_results
 from detectron2.utils import comm
+from detectron2.utils.events import EventStorage
 from detectron2.utils.logger import setup_logger
 
-from .checkpoint import EQLCheckpointer
-from .data.train_stream import StepSeeder, StreamPosition, build_reproducible_train_loader
-from .evaluation import LongTailSemSegEvaluator, LVISEvaluator
-from .gradient_stats import build_gradient_stats_hook
-from .validation import check_training_setup
+from ..checkpoint import LAST_CHECKPOINT, EQLCheckpointer
+from ..data.train_stream import StepSeeder, StreamPosition, build_reproducible_train_loader
+from ..errors import UserError
+from ..evaluation import LongTailSemSegEvaluator, LVISEvaluator
+from ..gradient_stats import build_gradient_stats_hook
+from ..validation import check_training_setup
+from .divergence import TrainingDiverged, finite_loss_hook
 
 
 def ddp_device_ids(device: str):
@@ -27,8 +30,9 @@ def ddp_device_ids(device: str):
 class Trainer(DefaultTrainer):
     """DefaultTrainer that (1) builds DDP with the right ``device_ids`` on CPU and GPU, (2)
     evaluates LVIS-format datasets with :class:`eql.evaluation.LVISEvaluator`, (3) trains on a
-    data stream and RNGs that ``--resume`` continues exactly (eql/data/train_stream.py) and (4)
-    writes checkpoints atomically (eql/checkpoint.py)."""
+    data stream and RNGs that ``--resume`` continues exactly (eql/data/train_stream.py), (4)
+    writes checkpoints atomically (eql/checkpoint.py) and (5) stops, without saving or evaluating,
+    when the loss is no longer finite or a checkpoint cannot be saved (eql/engine/divergence.py)."""
 
     def __init__(self, cfg):
         # DefaultTrainer.__init__ with create_ddp_model(..., device_ids=ddp_device_ids(...)).
@@ -44,6 +48,8 @@ class Trainer(DefaultTrainer):
         )
 
         model = self.build_model(cfg)
+        # the loss is checked before its backward pass (weights still finite)
+        model.register_forward_hook(finite_loss_hook(lambda: self.iter))
         optimizer = self.build_optimizer(cfg, model)
         data_loader = build_reproducible_train_loader(cfg, self.stream_position)
         model = create_ddp_model(
@@ -57,7 +63,19 @@ class Trainer(DefaultTrainer):
         self.start_iter = 0
         self.max_iter = cfg.SOLVER.MAX_ITER
         self.cfg = cfg
-        self.register_hooks(self.build_hooks())
+        built = self.build_hooks()
+        # the hooks whose end still runs when training fails: they record, never save or evaluate
+        self._recorders = [h for h in built if isinstance(h, (IterationTimer, PeriodicWriter))]
+        self.register_hooks(built)
+
+    def run_step(self):
+        """detectron2's step; its own divergence checks (non-finite boxes or scores in the
+        proposals, a non-finite reduced loss) end the run as :class:`TrainingDiverged` too."""
+        try:
+            super().run_step()
+        except FloatingPointError as e:
+            first = str(e).strip().splitlines()[0] if str(e).strip() else "FloatingPointError"
+            raise TrainingDiverged(f"training diverged at iteration {self.iter}: {first}") from None
 
     def resume_or_load(self, resume=True):
         super().resume_or_load(resume=resume)
@@ -65,9 +83,45 @@ class Trainer(DefaultTrainer):
 
     def train(self):
         """Trains, and returns the results of the evaluation after the last iteration (detectron2
-        returns them only when TEST.EXPECTED_RESULTS is set)."""
-        super().train()
+        returns them only when TEST.EXPECTED_RESULTS is set).
+
+        detectron2's loop (TrainerBase.train), except when training fails: a non-finite loss
+        (:class:`TrainingDiverged`), a checkpoint that cannot be saved, an interruption. Then
+        only the hooks that record what happened run their end (the metrics writers, the timer):
+        no final checkpoint and no evaluation of the model, and a user error is not logged as a
+        traceback."""
+        logger = logging.getLogger(__name__)
+        logger.info(f"Starting training from iteration {self.start_iter}")
+        self.iter = self.start_iter
+        with EventStorage(self.start_iter) as self.storage:
+            try:
+                self.before_train()
+                for self.iter in range(self.start_iter, self.max_iter):
+                    self.before_step()
+                    self.run_step()
+                    self.after_step()
+                self.iter += 1  # == max_iter: detectron2's hooks read it as a finished run
+            except BaseException as e:
+                for h in self._recorders:
+                    h.after_train()
+                if isinstance(e, TrainingDiverged):
+                    raise TrainingDiverged(f"{e}; {self._kept_checkpoint()}") from None
+                if not isinstance(e, UserError):
+                    logger.exception("Exception during training:")
+                raise
+            self.after_train()
+        if len(self.cfg.TEST.EXPECTED_RESULTS) and comm.is_main_process():
+            verify_results(self.cfg, self._last_eval_results)
         return getattr(self, "_last_eval_results", None)
+
+    def _kept_checkpoint(self) -> str:
+        tag = os.path.join(self.cfg.OUTPUT_DIR, LAST_CHECKPOINT)
+        kept = "no checkpoint was saved before"
+        if os.path.isfile(tag):
+            with open(tag) as f:
+                last = os.path.join(self.cfg.OUTPUT_DIR, f.read().strip())
+                kept = f"the last checkpoint, {last}, is kept"
+        return f"{kept}; the diverged model was neither saved nor evaluated"
 
     def build_hooks(self):
         """detectron2's hooks, after the per-step seeding of the RNGs, plus the gradient

@@ -1,0 +1,1 @@
+"""Utilities below everything else in eql: declared config keys and their checks."""
