@@ -95,21 +95,13 @@ def main(argv=None):
     if a.contender:
         print(json.dumps(contender(*a.contender)))
         return 0
-    from eql.utils.paths import check_writable
-
-    check_writable(a.workdir, "--workdir", folder=True)
-
+    from eql.benchmarking import lvis_sized_train_json
     from eql.data.category_stats import STATS_CACHE_SUFFIX
-    from eql.data.lvis_sized import LVIS_V1_SIZES, write_lvis_sized_json
 
-    images, annotations = LVIS_V1_SIZES["train"]
-    num_images = images if a.num_images is None else a.num_images
-    num_annotations = round(annotations * num_images / images)
-    os.makedirs(a.workdir, exist_ok=True)
-    json_file = os.path.join(a.workdir, f"lvis_v1_train_sized_{num_images}_{num_annotations}.json")
-    image_root = os.path.join(a.workdir, f"images_{num_images}")
     t = time.perf_counter()
-    write_lvis_sized_json(json_file, num_images, num_annotations, "train", seed=0)
+    json_file, image_root, num_images, num_annotations = lvis_sized_train_json(
+        a.workdir, a.num_images
+    )
     _make_image_files(json_file, image_root)
     print(
         f"{json_file}: {num_images:,} images, {num_annotations:,} annotations, 1,203 classes, "

@@ -2,6 +2,7 @@
 measurement in a fresh process that prints its result as a json line."""
 
 import json
+import os
 import subprocess
 from typing import Dict, List
 
@@ -24,3 +25,22 @@ def run_json_child(cmd: List[str], what: str) -> Dict:
     if done.returncode:
         raise RuntimeError(f"{what} failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def lvis_sized_train_json(workdir: str, num_images=None):
+    """(json file, image root, images, annotations) of a generated LVIS v1 train-shaped json of
+    ``num_images`` images (default: LVIS v1 train's 100,170) in ``workdir`` (checked writable;
+    generated once: the same seed gives the same file)."""
+    from .data.lvis_sized import LVIS_V1_SIZES, write_lvis_sized_json
+    from .utils.paths import check_writable
+
+    check_writable(workdir, "--workdir", folder=True)
+    images, annotations = LVIS_V1_SIZES["train"]
+    num_images = images if num_images is None else num_images
+    num_annotations = round(annotations * num_images / images)
+    os.makedirs(workdir, exist_ok=True)
+    name = f"lvis_v1_train_sized_{num_images}_{num_annotations}.json"
+    json_file = os.path.join(workdir, name)
+    if not os.path.isfile(json_file):
+        write_lvis_sized_json(json_file, num_images, num_annotations, "train", seed=0)
+    return json_file, os.path.join(workdir, f"images_{num_images}"), num_images, num_annotations

@@ -8,7 +8,12 @@ from detectron2.config import CfgNode as CN
 
 from .errors import ConfigError
 from .utils.config_keys import Key, check_keys
-from .utils.detectron2_keys import DETECTRON2_KEYS, check_detectron2_relations
+from .utils.detectron2_keys import (
+    DETECTRON2_CHOICE_KEYS,
+    DETECTRON2_KEYS,
+    check_detectron2_relations,
+    check_registered_names,
+)
 
 # configs/ of a source checkout (the folder next to the package)
 REPO_CONFIGS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
@@ -212,7 +217,8 @@ def validate_eql_config(cfg) -> None:
 
     eql = cfg.MODEL.EQL
     entry = get_loss_entry(eql.LOSS)
-    check_keys(cfg, DETECTRON2_KEYS)
+    check_keys(cfg, DETECTRON2_KEYS + DETECTRON2_CHOICE_KEYS)
+    check_registered_names(cfg)
     check_detectron2_relations(cfg)
     check_keys(cfg, EQL_KEYS)
     for _, loss in CLASSIFICATION_LOSS_REGISTRY:

@@ -46,6 +46,7 @@ def dataset_categories(name: str, key: str, training: bool) -> Optional[List[int
     """The sorted category ids of a registered dataset, its json validated; None when the
     dataset is not an LVIS-format json that eql reads (another loader)."""
     from .data.category_stats import cached_stats, load_or_compute_stats
+    from .data.image_files import cache_manifest
     from .data.lvis_json import DatasetFormatError, read_lvis_json
 
     if name not in DatasetCatalog.list():
@@ -58,16 +59,16 @@ def dataset_categories(name: str, key: str, training: bool) -> Optional[List[int
     if not os.path.isfile(local):
         raise DatasetFormatError(f"{json_file}: file not found (dataset '{name}' in {key})")
     cache_dir = os.environ.get("EQL_CACHE_DIR")
-    if training:
-        # validated and parsed once: the statistics cache records the content it came from
-        return sorted(load_or_compute_stats(local, None, cache_dir).category_ids)
+    # validated and parsed once: the statistics cache records the content it came from, and the
+    # image manifest (eql/data/image_files.py) is made from the same parse
     cached = cached_stats(local, cache_dir)
     if cached is not None:
         return sorted(cached.category_ids)
-    data = read_lvis_json(json_file)
-    check_test_annotations(json_file, data)
-    if data.get("annotations"):
-        load_or_compute_stats(local, data, cache_dir)
+    data = read_lvis_json(json_file, require_annotations=training)
+    if not training:
+        check_test_annotations(json_file, data)
+    stats = load_or_compute_stats(local, data, cache_dir) if data.get("annotations") else None
+    cache_manifest(local, stats.source_sha256 if stats else None, cache_dir, data)
     return sorted(c["id"] for c in data["categories"])
 
 
@@ -145,6 +146,28 @@ def check_resume(cfg) -> bool:
         name = f.read().strip()
     check_checkpoint_file(os.path.join(cfg.OUTPUT_DIR, name), f"named by {tag}")
     return True
+
+
+def check_device(cfg) -> None:
+    """MODEL.DEVICE names a device this machine has: cpu, or cuda[:N] with N below torch's count
+    (else torch's error in every process, after the start)."""
+    import torch
+
+    device = str(cfg.MODEL.DEVICE)
+    if device == "cpu":
+        return
+    if device == "cuda" or device.startswith("cuda:"):
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        index = device.partition(":")[2]
+        if count == 0:
+            raise ConfigError(
+                f"MODEL.DEVICE: {device!r}, but torch sees no CUDA device here (MODEL.DEVICE cpu "
+                "trains on the CPU)"
+            )
+        if index and (not index.isdigit() or int(index) >= count):
+            raise ConfigError(f"MODEL.DEVICE: {device!r}, but this machine has {count} GPU(s)")
+        return
+    raise ConfigError(f"MODEL.DEVICE: {device!r} is not 'cpu', 'cuda' or 'cuda:N'")
 
 
 def check_training_setup(cfg, world_size: int) -> None:
@@ -232,6 +255,7 @@ def validate_run(
     field or key. Returns what it found: {"classes": C, "datasets": {name: category ids}}."""
     from .modeling.losses import training_category_stats
 
+    check_device(cfg)
     if not eval_only:
         check_training_setup(cfg, world_size)
     if resume and check_resume(cfg):

@@ -135,4 +135,10 @@ CLI_CASES = [
     ),
     Case("C39-eqlv2-mu-unchecked", _opts_case("MODEL.EQL.EQLV2.MU", "-0.5", "EQLV2.MU")),
     Case("C40-check-images-minus-two", _opts_case("DATASETS.CHECK_IMAGES", "-2", "CHECK_IMAGES")),
+    Case("C41-gpu-this-machine-lacks", _opts_case("MODEL.DEVICE", "cuda:99", "MODEL.DEVICE")),
+    Case(
+        "C42-unregistered-meta-architecture",
+        _opts_case("MODEL.META_ARCHITECTURE", "MaskRCNN", "MODEL.META_ARCHITECTURE"),
+    ),
+    Case("C43-unknown-norm", _opts_case("MODEL.RESNETS.NORM", "batchnorm", "MODEL.RESNETS.NORM")),
 ]

@@ -35,6 +35,7 @@ ROBUSTNESS_CASES = {
     "V01-every-numeric-key-declared": "test_every_numeric_key_is_declared_or_not_read",
     "V02-every-numeric-key-walked": "test_walk_every_numeric_key_with_nan_inf_zero_and_minus_one",
     "V03-accepted-values-work": "test_accepted_values_are_legitimate",
+    "V04-unknown-names": "test_every_choice_and_registry_key_refuses_an_unknown_name",
 }
 
 
@@ -76,6 +77,8 @@ def test_every_numeric_key_is_declared_or_not_read():
 
 
 def _yaml_value(value) -> str:
+    if isinstance(value, str):
+        return value
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(_yaml_value(v) for v in value) + "]"
     if value != value:
@@ -251,3 +254,27 @@ def test_accepted_values_are_legitimate(walk, tmp_path, counts_file):
             failures.append((name, value, f"{type(e).__name__}: {e}"[:200]))
     assert not failures, failures
     assert proved > 40
+
+
+def test_every_choice_and_registry_key_refuses_an_unknown_name(tmp_path):
+    """Each string key with a fixed set of values, and each key naming a registered class the
+    model reads, refuses "nope" with one line naming the key (and the choices)."""
+    from eql.config import EQL_KEYS
+    from eql.utils.detectron2_keys import DETECTRON2_CHOICE_KEYS, REGISTRY_KEYS
+
+    names = [k.name for k in DETECTRON2_CHOICE_KEYS + EQL_KEYS if isinstance(k.rule, tuple)]
+    names += [
+        key for key, _, when in REGISTRY_KEYS if when in ("always", "rcnn", "anchors", "masks")
+    ]
+    for _, entry in CLASSIFICATION_LOSS_REGISTRY:
+        names += [
+            f"MODEL.EQL.{entry.config_node}.{k.name}"
+            for k in entry.keys
+            if isinstance(k.rule, tuple)
+        ]
+    assert len(names) > 30
+    for name in names:
+        with pytest.raises(ConfigError) as e:
+            load_config(_with_value(tmp_path, name, "nope"), _loss_for(name))
+        message = str(e.value)
+        assert name in message and "'nope'" in message and "\n" not in message, (name, message)

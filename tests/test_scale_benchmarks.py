@@ -1,6 +1,6 @@
 """LVIS-scale measurement tools at a small size: the LVIS v1-sized json generator, the end-to-end
-evaluation benchmark (metrics equal to lvis-api's, a valid results file) and the data-loading
-benchmark."""
+evaluation benchmark (metrics equal to lvis-api's, a valid results file), the data-loading
+benchmark and the image-check benchmark."""
 
 import json
 import math
@@ -86,6 +86,21 @@ def test_data_scale_benchmark_small(tmp_path):
         assert (res[name]["images"], res[name]["annotations"]) == (300, base["annotations"])
         assert res[name]["negative_labels"] > 300
     assert list(tmp_path.glob("*.category_stats.json"))  # the first run cached its statistics
+
+
+@pytest.mark.slow
+def test_image_check_benchmark_small(tmp_path):
+    """Real JPEG files of the json's sizes: every image checked (first from the json, then from
+    the cached manifest), a sample, and the loader they are compared with."""
+    from eql.data.image_files import MANIFEST_SUFFIX
+
+    res = _benchmark("image_check").main(
+        ["--num-images", "200", "--sample", "20", "--workdir", str(tmp_path)]
+    )
+    assert res["loader"]["images"] == res["check (first)"]["images"] == 200
+    assert res["check (cached)"]["images"] == 200 and res["check (sample 20)"]["images"] == 20
+    assert all(r["seconds"] > 0 for r in res.values())
+    assert list(tmp_path.glob("*" + MANIFEST_SUFFIX))
 
 
 @pytest.mark.slow

@@ -222,6 +222,53 @@ DETECTRON2_KEYS = (
     Key("VIS_PERIOD", int, NONNEGATIVE, "iterations between training visualisations; 0: none"),
 )
 
+NORMS = ("", "BN", "SyncBN", "FrozenBN", "GN", "nnSyncBN", "naiveSyncBN", "naiveSyncBN_N", "LN")
+BOX_LOSSES = ("smooth_l1", "giou", "diou", "ciou")
+POOLERS = ("ROIAlign", "ROIAlignV2", "ROIPool", "ROIAlignRotated")
+
+# detectron2's string keys with a fixed set of values (each read by a comparison or a dict lookup
+# that fails deep inside, or silently does nothing, on another value)
+DETECTRON2_CHOICE_KEYS = (
+    Key("INPUT.MIN_SIZE_TRAIN_SAMPLING", str, ("choice", "range"), "how a training size is drawn"),
+    Key("INPUT.RANDOM_FLIP", str, ("none", "horizontal", "vertical"), "training flip"),
+    Key("INPUT.CROP.TYPE", str, ("relative_range", "relative", "absolute", "absolute_range")),
+    Key("INPUT.MASK_FORMAT", str, ("polygon", "bitmask"), "how masks are read"),
+    Key("MODEL.RESNETS.NORM", str, NORMS, "detectron2's get_norm names"),
+    Key("MODEL.FPN.NORM", str, NORMS, "detectron2's get_norm names"),
+    Key("MODEL.FPN.FUSE_TYPE", str, ("sum", "avg")),
+    Key("MODEL.ROI_BOX_HEAD.NORM", str, NORMS, "detectron2's get_norm names"),
+    Key("MODEL.ROI_MASK_HEAD.NORM", str, NORMS, "detectron2's get_norm names"),
+    Key("MODEL.SEM_SEG_HEAD.NORM", str, NORMS, "detectron2's get_norm names"),
+    Key("MODEL.RETINANET.NORM", str, NORMS, "detectron2's get_norm names"),
+    Key("MODEL.RPN.BBOX_REG_LOSS_TYPE", str, BOX_LOSSES),
+    Key("MODEL.ROI_BOX_HEAD.BBOX_REG_LOSS_TYPE", str, BOX_LOSSES),
+    Key("MODEL.RETINANET.BBOX_REG_LOSS_TYPE", str, BOX_LOSSES),
+    Key("MODEL.ROI_BOX_HEAD.POOLER_TYPE", str, POOLERS),
+    Key("MODEL.ROI_MASK_HEAD.POOLER_TYPE", str, POOLERS),
+    Key("MODEL.ROI_KEYPOINT_HEAD.POOLER_TYPE", str, POOLERS),
+    Key(
+        "SOLVER.LR_SCHEDULER_NAME",
+        str,
+        ("WarmupMultiStepLR", "WarmupCosineLR", "WarmupStepWithFixedGammaLR"),
+    ),
+    Key("SOLVER.WARMUP_METHOD", str, ("linear", "constant")),
+    Key("SOLVER.CLIP_GRADIENTS.CLIP_TYPE", str, ("value", "norm")),
+)
+
+# keys naming a registered class, with the registry and when the model reads the key
+REGISTRY_KEYS = (
+    ("MODEL.META_ARCHITECTURE", "META_ARCH_REGISTRY", "always"),
+    ("MODEL.BACKBONE.NAME", "BACKBONE_REGISTRY", "always"),
+    ("MODEL.PROPOSAL_GENERATOR.NAME", "PROPOSAL_GENERATOR_REGISTRY", "rcnn"),
+    ("MODEL.ANCHOR_GENERATOR.NAME", "ANCHOR_GENERATOR_REGISTRY", "anchors"),
+    ("MODEL.RPN.HEAD_NAME", "RPN_HEAD_REGISTRY", "rcnn"),
+    ("MODEL.ROI_HEADS.NAME", "ROI_HEADS_REGISTRY", "rcnn"),
+    ("MODEL.ROI_BOX_HEAD.NAME", "ROI_BOX_HEAD_REGISTRY", "rcnn"),
+    ("MODEL.ROI_MASK_HEAD.NAME", "ROI_MASK_HEAD_REGISTRY", "masks"),
+    ("MODEL.ROI_KEYPOINT_HEAD.NAME", "ROI_KEYPOINT_HEAD_REGISTRY", "keypoints"),
+    ("MODEL.SEM_SEG_HEAD.NAME", "SEM_SEG_HEADS_REGISTRY", "semseg"),
+)
+
 NOT_READ = {
     "VERSION": "the config format's version, read by detectron2's merge",
     "GLOBAL.HACK": "unused by detectron2",
@@ -240,6 +287,33 @@ def _has_roi_heads(cfg) -> bool:
 
     arch = cfg.MODEL.META_ARCHITECTURE
     return arch in META_ARCH_REGISTRY and issubclass(META_ARCH_REGISTRY.get(arch), GeneralizedRCNN)
+
+
+def check_registered_names(cfg) -> None:
+    """Every key naming a registered class that the model reads names one (else detectron2's
+    KeyError in every process, after the start)."""
+    import detectron2.modeling as modeling
+
+    arch = cfg.MODEL.META_ARCHITECTURE
+    rcnn = _has_roi_heads(cfg)
+    read = {
+        "always": True,
+        "rcnn": rcnn,
+        "anchors": rcnn or arch.endswith("RetinaNet"),
+        "masks": rcnn and cfg.MODEL.MASK_ON,
+        "keypoints": rcnn and cfg.MODEL.KEYPOINT_ON,
+        "semseg": arch in ("SemanticSegmentor", "PanopticFPN"),
+    }
+    for key, registry_name, when in REGISTRY_KEYS:
+        if not read[when]:
+            continue
+        registry = getattr(modeling, registry_name)
+        node = cfg
+        for part in key.split("."):
+            node = node[part]
+        if node not in registry:
+            names = sorted(name for name, _ in registry)
+            _fail(key, f"{node!r} is not registered; registered: {names}")
 
 
 def check_detectron2_relations(cfg) -> None:
