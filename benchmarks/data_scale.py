@@ -4,7 +4,7 @@
     python benchmarks/data_scale.py                      # 100,170 images, 1,270,141 annotations
     python benchmarks/data_scale.py --num-images 10000   # a tenth, annotations scaled
 
-A generated json of LVIS v1 train's size and shape (``eql.data.lvis_sized``: 1,203 classes,
+A generated json of LVIS v1 train's size and shape (``eql.benchmark.lvis_sized``: 1,203 classes,
 federated label sets, polygons; ~1.2 GB) is loaded, each contender in its own process:
 
     detectron2     detectron2.data.datasets.load_lvis_json (the dataset dicts)
@@ -23,7 +23,7 @@ import os
 import sys
 import time
 
-from eql.benchmarking import proc_status_mb, run_json_child
+from eql.benchmark.processes import proc_status_mb, run_json_child
 
 GOAL = 1.2
 
@@ -95,7 +95,7 @@ def main(argv=None):
     if a.contender:
         print(json.dumps(contender(*a.contender)))
         return 0
-    from eql.benchmarking import lvis_sized_train_json
+    from eql.benchmark.processes import lvis_sized_train_json
     from eql.data.category_stats import STATS_CACHE_SUFFIX
 
     t = time.perf_counter()

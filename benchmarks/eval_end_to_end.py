@@ -3,7 +3,7 @@
 every ``process()`` to the returned metrics, with the results file and the reports written.
 Run through ``python benchmarks/eval_speed.py --end-to-end``.
 
-On a generated LVIS v1-sized val json (1,203 classes, ``eql.data.lvis_sized``; 19,809 images at
+On a generated LVIS v1-sized val json (1,203 classes, ``eql.benchmark.lvis_sized``; 19,809 images at
 full size) with 300 detections per image (``SyntheticPredictions``), each contender runs in its
 own process (so that its peak memory is its own):
 
@@ -28,7 +28,7 @@ import resource
 import sys
 import time
 
-from eql.benchmarking import proc_status_mb, run_json_child
+from eql.benchmark.processes import proc_status_mb, run_json_child
 
 METRICS = ("AP", "AP50", "AP75", "APs", "APm", "APl", "APr", "APc", "APf")
 TARGETS = {"bbox": 5.0, "segm": 3.0}
@@ -44,7 +44,7 @@ def _children_peak_mb() -> float:
 def _prepare(gt_path: str, dets_per_image: int):
     from detectron2.data import MetadataCatalog
 
-    from eql.evaluation.synthetic_detections import SyntheticPredictions
+    from eql.benchmark.synthetic_detections import SyntheticPredictions
 
     with open(gt_path) as f:
         gt = json.load(f)
@@ -249,7 +249,7 @@ def main(argv=None):
 
     check_writable(a.workdir, "--workdir", folder=True)
 
-    from eql.data.lvis_sized import LVIS_V1_SIZES, write_lvis_sized_json
+    from eql.benchmark.lvis_sized import LVIS_V1_SIZES, write_lvis_sized_json
 
     images, annotations = LVIS_V1_SIZES["val"]
     num_annotations = round(annotations * a.num_images / images)

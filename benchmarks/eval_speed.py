@@ -53,9 +53,9 @@ def main(argv=None):
 
         check_writable(a.workdir, "--workdir", folder=True)
 
+    from eql.benchmark.synthetic_detections import generate_detections
     from eql.data import generate_synthetic_lvis
     from eql.evaluation.lvis_engines import evaluate_lvis
-    from eql.evaluation.synthetic_detections import generate_detections
 
     workdir = a.workdir or tempfile.mkdtemp(prefix="eql_eval_speed_")
     t0 = time.perf_counter()

@@ -5,11 +5,11 @@ training start already pays for the same set: loading its json into detectron2 d
     python benchmarks/image_check.py                     # LVIS v1 train's 100,170 images
     python benchmarks/image_check.py --num-images 10000
 
-A generated json of LVIS v1 train's size and shape (eql.data.lvis_sized) and a real JPEG file for
-every image, of the json's size (one encoded picture per size, written under each image's name:
-~10 KB each, smaller than LVIS's ~160 KB; the check reads headers and the last 4 KB, so the size
-changes little but the page cache: the files are read warm, as after a first epoch). Each
-contender in its own process:
+A generated json of LVIS v1 train's size and shape (eql.benchmark.lvis_sized) and a real JPEG
+file for every image, of the json's size (one encoded picture per size, written under each image's
+name: ~10 KB each, smaller than LVIS's ~160 KB; the check reads headers and the last 4 KB, so
+the size changes little but the page cache: the files are read warm, as after a first epoch).
+Each contender in its own process:
 
     loader             eql's DatasetCatalog.get of the registered json (a training start's cost)
     check (first)      the image list parsed from the json and cached (a manifest), every image
@@ -25,7 +25,7 @@ import os
 import sys
 import time
 
-from eql.benchmarking import run_json_child
+from eql.benchmark.processes import run_json_child
 
 
 def contender(name: str, json_file: str, image_root: str, sample: int) -> dict:
@@ -100,7 +100,7 @@ def main(argv=None):
         name, json_file, image_root, sample = a.contender
         print(json.dumps(contender(name, json_file, image_root, int(sample))))
         return 0
-    from eql.benchmarking import lvis_sized_train_json
+    from eql.benchmark.processes import lvis_sized_train_json
     from eql.data.category_stats import cache_paths
     from eql.data.image_files import MANIFEST_SUFFIX
 

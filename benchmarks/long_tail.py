@@ -12,9 +12,10 @@ Writes into --output-dir: the set (data/), one folder per run (runs/<loss>/seed<
 output, its train.log and, for the sigmoid losses, gradient_stats.json), summary.{md,csv,png} and
 gradient_ratio.png (each class's accumulated positive / negative gradient, classes by training
 frequency, one curve per sigmoid loss, first seed). Calling it again resumes: finished runs are
-kept, an interrupted one is trained again from its start (see eql/long_tail_sweep.py); --max-runs
-trains at most that many runs per call (for time-limited machines). --eval-tag / --eval-opts
-evaluate the finished runs' models again under other test settings, e.g. LVIS's AP-fixed protocol:
+kept, an interrupted one is trained again from its start (see
+eql/benchmark/long_tail_sweep.py); --max-runs trains at most that many runs per call (for
+time-limited machines). --eval-tag / --eval-opts evaluate the finished runs' models again under
+other test settings, e.g. LVIS's AP-fixed protocol:
 
     python benchmarks/long_tail.py --size smoke --eval-tag fixed \
         --eval-opts "TEST.LVIS.AP_FIXED True"
@@ -28,8 +29,7 @@ import sys
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
-from eql.errors import report_user_errors  # noqa: E402
-from eql.long_tail_sweep import (  # noqa: E402
+from eql.benchmark.long_tail_sweep import (  # noqa: E402
     LOSS_OPTS,
     SIGMOID_LABELS,
     SIZES,
@@ -39,6 +39,7 @@ from eql.long_tail_sweep import (  # noqa: E402
     run_sweep,
     with_rfs,
 )
+from eql.errors import report_user_errors  # noqa: E402
 
 DEFAULT_LOSSES = list(LOSS_OPTS)
 
@@ -92,7 +93,7 @@ def labels_of(losses, rfs):
 
 def write_gradient_picture(sweep: Sweep, path: str) -> str:
     """gradient_ratio.png from the first seed's run of each sigmoid loss; '' when none ran."""
-    from eql.gradient_stats_plot import curves, load_stats, plot_ratio_curves
+    from eql.diagnostics.gradient_stats_plot import curves, load_stats, plot_ratio_curves
 
     series = []
     for label in sweep.labels:
@@ -108,9 +109,9 @@ def write_gradient_picture(sweep: Sweep, path: str) -> str:
 
 
 def write_summary(sweep: Sweep, runs, task: str, tag: str = "") -> str:
-    from eql.io_utils import atomic_write
-    from eql.run_summary import summarize
-    from eql.run_summary_report import markdown_table, plot_summary, write_csv
+    from eql.benchmark.run_summary import summarize
+    from eql.benchmark.run_summary_report import markdown_table, plot_summary, write_csv
+    from eql.utils.io import atomic_write
 
     baseline = "sigmoid_ce" if "sigmoid_ce" in sweep.labels else sweep.labels[0]
     rows = summarize(runs, baseline, task)

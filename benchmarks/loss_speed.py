@@ -29,7 +29,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from eql.benchmarking import proc_status_mb, run_json_child
+from eql.benchmark.processes import proc_status_mb, run_json_child
 
 ROI_TARGET, DENSE_TARGET, SOFTMAX_TARGET = 1.15, 1.3, 1.3
 

@@ -28,7 +28,7 @@ import time
 import numpy as np
 import torch
 
-from eql.benchmarking import proc_status_mb, run_json_child
+from eql.benchmark.processes import proc_status_mb, run_json_child
 
 ROWS = (
     ("Mask R-CNN sigmoid CE", "LVISv1-InstanceSegmentation/sigmoid_mask_rcnn_R_50_FPN_1x.yaml", []),

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Writes the synthetic long-tailed LVIS-format set (see eql/data/synthetic.py).
+"""Writes the synthetic long-tailed LVIS-format set (see eql/data/synthetic/lvis.py).
 
     # -> $DETECTRON2_DATASETS/synthetic_lvis
     python datasets/prepare_synthetic_lvis.py
@@ -22,8 +22,8 @@ import argparse
 import os
 import sys
 
-from eql.data.synthetic import generate_synthetic_lvis
-from eql.data.synthetic_classes import MAX_CLASSES
+from eql.data.synthetic.classes import MAX_CLASSES
+from eql.data.synthetic.lvis import generate_synthetic_lvis
 
 
 def argument_parser():

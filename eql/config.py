@@ -4,9 +4,13 @@ import os
 import re
 from typing import List
 
+import yaml
 from detectron2.config import CfgNode as CN
+from detectron2.config import get_cfg
 
 from .errors import ConfigError
+from .modeling.heads import ROI_HEAD, head_description, loss_head_of
+from .modeling.losses import CLASSIFICATION_LOSS_REGISTRY, check_head, get_loss_entry
 from .utils.config_keys import Key, check_keys
 from .utils.detectron2_keys import (
     DETECTRON2_CHOICE_KEYS,
@@ -138,7 +142,7 @@ EQL_KEYS = (
     Key(
         "DATASETS.SYNTHETIC_SEMSEG.ROOT",
         str,
-        doc="folder of a generated segmentation set (eql/data/synthetic_semseg.py); '': none",
+        doc="folder of a generated segmentation set (eql/data/synthetic/semseg.py); '': none",
         default="",
     ),
     Key(
@@ -153,8 +157,6 @@ EQL_KEYS = (
 def add_eql_config(cfg):
     """Adds eql's keys (:data:`EQL_KEYS` and each loss's node) to ``cfg`` (a detectron2 CfgNode),
     in place."""
-    from .modeling.losses import CLASSIFICATION_LOSS_REGISTRY
-
     for key in EQL_KEYS:
         *parents, leaf = key.name.split(".")
         node = cfg
@@ -171,50 +173,11 @@ def add_eql_config(cfg):
     return cfg
 
 
-def loss_head_of(cfg):
-    """Where MODEL.EQL.LOSS is used by this config: "dense" (EQLRetinaNet or a subclass), "roi"
-    (eql's ROI heads, or any ROI heads built on them), "semseg" (EQLSemSegFPNHead in a
-    SemanticSegmentor), or None (the model has no eql head)."""
-    from detectron2.modeling import META_ARCH_REGISTRY, ROI_HEADS_REGISTRY
-
-    from .modeling.losses import DENSE_HEAD, ROI_HEAD, SEMSEG_HEAD
-    from .modeling.retinanet import EQLRetinaNet
-    from .modeling.roi_heads import EQLROIHeadsMixin
-
-    arch = cfg.MODEL.META_ARCHITECTURE
-    if arch in META_ARCH_REGISTRY and issubclass(META_ARCH_REGISTRY.get(arch), EQLRetinaNet):
-        return DENSE_HEAD
-    if arch == "SemanticSegmentor":
-        from detectron2.modeling import SEM_SEG_HEADS_REGISTRY
-
-        from .modeling.semantic_seg import EQLSemSegFPNHead
-
-        seg = cfg.MODEL.SEM_SEG_HEAD.NAME
-        if seg in SEM_SEG_HEADS_REGISTRY and issubclass(
-            SEM_SEG_HEADS_REGISTRY.get(seg), EQLSemSegFPNHead
-        ):
-            return SEMSEG_HEAD
-        return None
-    name = cfg.MODEL.ROI_HEADS.NAME
-    if name in ROI_HEADS_REGISTRY and issubclass(ROI_HEADS_REGISTRY.get(name), EQLROIHeadsMixin):
-        return ROI_HEAD
-    return None
-
-
 def validate_eql_config(cfg) -> None:
     """Fails with a message naming the key when a key holds a value out of its declared rule
     (detectron2's keys a run reads, eql's keys, each loss's keys: eql/utils/config_keys.py), when
     the loss cannot work in the config's head, or when the config sets a detectron2 key that eql's
     heads do not honour."""
-    from .modeling.losses import (
-        CLASSIFICATION_LOSS_REGISTRY,
-        DENSE_HEAD,
-        ROI_HEAD,
-        SEMSEG_HEAD,
-        check_head,
-        get_loss_entry,
-    )
-
     eql = cfg.MODEL.EQL
     entry = get_loss_entry(eql.LOSS)
     check_keys(cfg, DETECTRON2_KEYS + DETECTRON2_CHOICE_KEYS)
@@ -226,12 +189,7 @@ def validate_eql_config(cfg) -> None:
         loss.validate(cfg)
     head = loss_head_of(cfg)
     if head is not None:
-        where = {
-            ROI_HEAD: f"the ROI heads {cfg.MODEL.ROI_HEADS.NAME}",
-            DENSE_HEAD: "EQLRetinaNet",
-            SEMSEG_HEAD: f"the segmentation head {cfg.MODEL.SEM_SEG_HEAD.NAME}",
-        }[head]
-        check_head(eql.LOSS, head, where)
+        check_head(eql.LOSS, head, head_description(cfg, head))
     if head is not None and cfg.MODEL.ROI_BOX_HEAD.USE_FED_LOSS:
         usable = sorted(n for n, e in CLASSIFICATION_LOSS_REGISTRY if e.federated)
         if head != ROI_HEAD or not entry.federated:
@@ -278,8 +236,6 @@ def repo_config_path(relative: str) -> str:
 
 def get_eql_cfg():
     """detectron2's default config plus eql's keys."""
-    from detectron2.config import get_cfg
-
     cfg = get_cfg()
     add_eql_config(cfg)
     return cfg
@@ -289,8 +245,6 @@ def load_config(config_file: str, opts=()):
     """A config from a yaml file (eql's or detectron2's) and ``KEY VALUE`` overrides. Every user
     error (file missing or not yaml, unknown or moved key, wrong type, bad value) is a ConfigError
     naming the file or key. An integer is accepted where a float is meant."""
-    import yaml
-
     if not os.path.isfile(config_file):
         raise ConfigError(f"{config_file}: config file not found")
     cfg = get_eql_cfg()

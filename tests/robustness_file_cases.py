@@ -1,6 +1,6 @@
 """Robustness cases (tests/test_robustness.py): image files of the training and test sets, and
 annotations a user can really have, found before the run starts (eql/data/image_files.py,
-eql/data/lvis_json.py, eql/validation.py)."""
+eql/data/lvis_json.py, eql/engine/validation.py)."""
 
 from robustness_common import Case
 from robustness_dataset_cases import _json_case, _set

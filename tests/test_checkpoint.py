@@ -12,7 +12,7 @@ from conftest import REPO
 
 from eql.checkpoint import EQLCheckpointer
 from eql.errors import CheckpointError
-from eql.io_utils import atomic_write, remove_stale_temporaries
+from eql.utils.io import atomic_write, remove_stale_temporaries
 
 
 def _model():
@@ -44,7 +44,7 @@ def test_a_failed_save_leaves_the_previous_checkpoint_and_tag(tmp_path, monkeypa
         f.write(b"PK\x03\x04 partial")  # the start of a zip, then the process "dies"
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("eql.checkpoint.torch.save", crash)
+    monkeypatch.setattr("eql.checkpoint.checkpointer.torch.save", crash)
     with torch.no_grad():
         model[0].weight.add_(1.0)
     with pytest.raises(KeyboardInterrupt):
@@ -59,7 +59,7 @@ def test_a_failed_save_leaves_the_previous_checkpoint_and_tag(tmp_path, monkeypa
 _SLOW_WRITER = """
 import sys, time
 sys.path.insert(0, sys.argv[2])
-from eql.io_utils import atomic_write
+from eql.utils.io import atomic_write
 with atomic_write(sys.argv[1], "wb") as f:
     f.write(b"x" * 1000)
     f.flush()

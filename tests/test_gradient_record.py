@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from eql.gradient_stats import bin_means, record_tag
+from eql.diagnostics.gradient_stats import bin_means, record_tag
 from eql.losses import EQLv2, SigmoidCrossEntropy, SigmoidEQL
 
 

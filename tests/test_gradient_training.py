@@ -13,7 +13,7 @@ from test_train_eval import _run_train_net, _synthetic_args, two_process_args
 sys.path.insert(0, os.path.join(REPO, "tools"))
 import plot_gradient_stats  # noqa: E402
 
-from eql import gradient_stats_plot  # noqa: E402
+from eql.diagnostics import gradient_stats_plot  # noqa: E402
 
 EQLV2 = os.path.join(
     REPO, "configs/quick_schedules/synthetic_eqlv2_mask_rcnn_R_18_FPN_instant_test.yaml"

@@ -1,7 +1,8 @@
-"""benchmarks/long_tail.py and eql/long_tail_sweep.py: every loss variant's options build a valid
-model config, the sweep's settings guard, and (slow) the smoke size end to end on a small set: two
-losses x two seeds, stopped after three runs; interrupted runs resumed from their checkpoint or
-trained again (no checkpoint) end with the metrics of uninterrupted runs; finished runs untouched.
+"""benchmarks/long_tail.py and eql/benchmark/long_tail_sweep.py: every loss variant's options
+build a valid model config, the sweep's settings guard, and (slow) the smoke size end to end on a
+small set: two losses x two seeds, stopped after three runs; interrupted runs resumed from their
+checkpoint or trained again (no checkpoint) end with the metrics of uninterrupted runs; finished
+runs untouched.
 """
 
 import json
@@ -13,7 +14,7 @@ import pytest
 from common import load_script
 from conftest import REPO
 
-from eql.long_tail_sweep import (
+from eql.benchmark.long_tail_sweep import (
     LOSS_OPTS,
     SetSize,
     Sweep,
@@ -65,8 +66,8 @@ def test_variant_options_follow_lvis_settings():
 def test_every_variant_is_a_valid_config_whose_label_reads_back(size_name, tmp_path):
     """Each label's options load and pass eql's start-up validation on the size's config; the
     model builds (smoke); run_summary reads the same label back from the written config.yaml."""
+    from eql.benchmark.run_summary import run_label_and_seed
     from eql.config import load_config, validate_eql_config
-    from eql.run_summary import run_label_and_seed
 
     bench = _benchmark()
     size = bench.SIZES[size_name]
@@ -138,8 +139,8 @@ def test_the_sweep_generates_its_set_once_with_a_uniform_val(tmp_path):
     """prepare_data writes the size's set (the val json generate_synthetic_lvis writes with
     val_class_weights="uniform") and params.json; a second call keeps it, another size's params
     regenerate it."""
-    from eql.data.synthetic import generate_synthetic_lvis
-    from eql.long_tail_sweep import prepare_data
+    from eql.benchmark.long_tail_sweep import prepare_data
+    from eql.data.synthetic.lvis import generate_synthetic_lvis
 
     size = replace(TINY, num_val_images=30, image_size=32)
     sweep = Sweep(str(tmp_path / "sweep"), "smoke", size, ["eql"], [0])
@@ -168,7 +169,7 @@ def test_the_sweep_generates_its_set_once_with_a_uniform_val(tmp_path):
 
 @pytest.mark.slow
 def test_smoke_sweep_end_to_end_and_resume(tmp_path, monkeypatch, capsys):
-    from eql.run_summary import load_run
+    from eql.benchmark.run_summary import load_run
 
     bench = _benchmark()
     monkeypatch.setitem(bench.SIZES, "smoke", TINY)
@@ -251,7 +252,7 @@ def test_smoke_sweep_end_to_end_and_resume(tmp_path, monkeypatch, capsys):
 def test_demo_trains_both_losses_prints_the_difference_and_the_picture(
     tmp_path, monkeypatch, capsys
 ):
-    from eql import long_tail_sweep
+    from eql.benchmark import long_tail_sweep
 
     monkeypatch.setitem(long_tail_sweep.SIZES, "demo", TINY)
     demo = load_script("tools/demo.py")
@@ -260,7 +261,7 @@ def test_demo_trains_both_losses_prints_the_difference_and_the_picture(
     printed = capsys.readouterr().out
     # detectron2 prints the last iteration's line: the demo's progress line from it
     assert "    iter 3, eta 0:00:00 of 4\n" in printed
-    from eql.run_summary import load_run
+    from eql.benchmark.run_summary import load_run
 
     ce, eql = (load_run(str(out / "runs" / x / "seed2")) for x in ("sigmoid_ce", "eql"))
     assert ce.seed == eql.seed == 2
@@ -279,8 +280,8 @@ def test_demo_trains_both_losses_prints_the_difference_and_the_picture(
 def test_gpu_size_config_trains_masks_through_the_benchmark_on_cpu(tmp_path, monkeypatch, capsys):
     """What a GPU session runs, minus the device: the GPU size's Mask R-CNN R-50 config through
     benchmarks/long_tail.py with the segm table, on a tiny set, on CPU (AMP needs CUDA: off)."""
+    from eql.benchmark.run_summary import load_run
     from eql.config import load_config
-    from eql.run_summary import load_run
 
     bench = _benchmark()
     size = replace(bench.SIZES["gpu"], num_classes=12, num_train_images=240, num_val_images=8,

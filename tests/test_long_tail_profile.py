@@ -4,7 +4,7 @@ and with LVIS's own counts."""
 import numpy as np
 import pytest
 
-from eql.data.long_tail_profile import (
+from eql.data.synthetic.long_tail_profile import (
     bin_sizes,
     lvis_bin,
     lvis_v1_bin_counts,
@@ -58,7 +58,7 @@ def test_generated_set_with_the_lvis_profile(tmp_path):
     import json
     from collections import defaultdict
 
-    from eql.data.synthetic import generate_synthetic_lvis
+    from eql.data.synthetic.lvis import generate_synthetic_lvis
 
     paths = generate_synthetic_lvis(
         str(tmp_path), 2100, 20, num_classes=100, image_size=64, seed=1, progress=False,
@@ -85,7 +85,7 @@ def test_uniform_val_measures_every_class_on_as_many_instances(tmp_path):
     import json
     from collections import defaultdict
 
-    from eql.data.synthetic import generate_synthetic_lvis
+    from eql.data.synthetic.lvis import generate_synthetic_lvis
 
     kw = dict(
         num_train_images=1000, num_val_images=400, num_classes=50, image_size=64, seed=0,
@@ -132,7 +132,7 @@ def test_prepare_script_writes_a_uniform_val(tmp_path, capsys):
     generate_synthetic_lvis writes with val_class_weights="uniform" (and not the "sqrt" one)."""
     from common import load_script
 
-    from eql.data.synthetic import generate_synthetic_lvis
+    from eql.data.synthetic.lvis import generate_synthetic_lvis
 
     script = load_script("datasets/prepare_synthetic_lvis.py")
     # (enough val images that classes are drawn beyond each class's one guaranteed slot)

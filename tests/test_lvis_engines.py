@@ -6,10 +6,10 @@ import json
 import numpy as np
 import pytest
 
+from eql.benchmark.synthetic_detections import generate_detections
 from eql.data import generate_synthetic_lvis
 from eql.evaluation import Detections, evaluate_lvis, pooled_ap
 from eql.evaluation.reports import CSV_FILE, PNG_FILE, write_category_reports
-from eql.evaluation.synthetic_detections import generate_detections
 
 METRICS = [
     "AP",

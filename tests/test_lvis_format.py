@@ -170,7 +170,7 @@ def test_annotations_users_have_are_accepted_with_lvis_meaning(tmp_path, tiny_sy
     from conftest import instant_cfg
     from detectron2.data import DatasetMapper
 
-    from eql.validation import validate_run
+    from eql.engine.validation import validate_run
 
     root = tmp_path / "set"
     shutil.copytree(tiny_synthetic["root"], root)

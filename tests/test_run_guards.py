@@ -202,7 +202,7 @@ def test_R09_checkpoint_save_fails(tiny_synthetic, tmp_path, monkeypatch):
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         return save(obj, f, *a, **k)
 
-    monkeypatch.setattr("eql.checkpoint.torch.save", full_disk)
+    monkeypatch.setattr("eql.checkpoint.checkpointer.torch.save", full_disk)
     env = Env(tmp_path, tiny_synthetic)
     code, err, _ = run_tool("train_net", env.train_argv())
     _one_error(code, err, "model_0000003.pth", "No space left on device", "model_0000001.pth")

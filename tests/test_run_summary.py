@@ -9,7 +9,7 @@ import os
 import pytest
 from common import load_script
 
-from eql.run_summary import load_run, summarize, t_quantile_975
+from eql.benchmark.run_summary import load_run, summarize, t_quantile_975
 
 # (label from config, seed, bbox AP, APr, APc, APf)
 RUNS = [

@@ -9,9 +9,9 @@ from collections import defaultdict
 import pytest
 from common import load_script
 
+from eql.benchmark.lvis_sized import LVIS_V1_SIZES, write_lvis_sized_json
 from eql.data.lvis_format import lvis_v1_categories
 from eql.data.lvis_json import read_lvis_json
-from eql.data.lvis_sized import LVIS_V1_SIZES, write_lvis_sized_json
 
 
 def _benchmark(name):

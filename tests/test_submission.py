@@ -10,8 +10,8 @@ import sys
 import pytest
 from conftest import REPO
 
+from eql.benchmark.synthetic_detections import generate_detections
 from eql.evaluation.submission import validate_submission
-from eql.evaluation.synthetic_detections import generate_detections
 
 
 @pytest.fixture(scope="module")

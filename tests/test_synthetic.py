@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from eql.data.category_stats import compute_category_stats
-from eql.data.long_tail_profile import bin_edges, frequency_of, target_image_counts
-from eql.data.synthetic import generate_synthetic_lvis
-from eql.data.synthetic_classes import class_catalogue
+from eql.data.synthetic.classes import class_catalogue
+from eql.data.synthetic.long_tail_profile import bin_edges, frequency_of, target_image_counts
+from eql.data.synthetic.lvis import generate_synthetic_lvis
 
 
 def _digest(folder):
@@ -82,7 +82,7 @@ def test_object_pixels_have_the_class_colour(tmp_path):
     from PIL import Image
     from pycocotools import mask as mask_util
 
-    from eql.data.synthetic_classes import COLOURS
+    from eql.data.synthetic.classes import COLOURS
 
     with open(paths["train"]) as f:
         data = json.load(f)
@@ -144,8 +144,8 @@ def test_annotations_only_mode_writes_the_same_jsons(tmp_path):
 def test_catalogue_reaches_300_classes_with_distinct_textures():
     """320 distinct (shape, colour, texture) classes; the first 192 as before the two textures
     were added; every texture has its own dark pattern (share of dark pixels and layout)."""
-    from eql.data.synthetic_classes import MAX_CLASSES, TEXTURES
-    from eql.data.synthetic_draw import texture_layer
+    from eql.data.synthetic.classes import MAX_CLASSES, TEXTURES
+    from eql.data.synthetic.draw import texture_layer
 
     names = [c.name for c in class_catalogue(MAX_CLASSES)]
     assert MAX_CLASSES == 320 and len(set(names)) == 320

@@ -18,7 +18,7 @@ import sys
 import torch
 
 from eql.errors import report_user_errors
-from eql.io_utils import atomic_write
+from eql.utils.io import atomic_write
 
 
 def argument_parser():

@@ -71,7 +71,7 @@ def main(argv=None) -> int:
 
     check_writable(args.output_dir, "--output-dir", folder=True)
     t0 = time.time()
-    from eql.long_tail_sweep import SIZES, Sweep, run_sweep
+    from eql.benchmark.long_tail_sweep import SIZES, Sweep, run_sweep
 
     sweep = Sweep(
         output_dir=args.output_dir,
@@ -92,8 +92,8 @@ def main(argv=None) -> int:
 
     runs = run_sweep(sweep, log=lambda m: print(f"[demo] {m}", flush=True), progress=progress)
     table = format_table(runs)
-    from eql.gradient_stats_plot import curves, load_stats, plot_ratio_curves
-    from eql.io_utils import atomic_write
+    from eql.diagnostics.gradient_stats_plot import curves, load_stats, plot_ratio_curves
+    from eql.utils.io import atomic_write
 
     with atomic_write(os.path.join(args.output_dir, "results.md")) as f:
         f.write(table + "\n")

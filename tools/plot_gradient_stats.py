@@ -14,8 +14,8 @@ import argparse
 import os
 import sys
 
+from eql.diagnostics.gradient_stats_plot import curves, load_stats, plot_ratio_curves
 from eql.errors import report_user_errors
-from eql.gradient_stats_plot import curves, load_stats, plot_ratio_curves
 
 
 def argument_parser():

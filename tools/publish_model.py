@@ -64,8 +64,8 @@ def main(argv=None):
     from eql.checkpoint import EQLCheckpointer
     from eql.config import repo_config_path
     from eql.errors import UserError
-    from eql.io_utils import atomic_write
     from eql.model_zoo.registry import ModelEntry, write_registry_entry
+    from eql.utils.io import atomic_write
     from eql.utils.paths import check_name, check_writable
 
     a = argument_parser().parse_args(argv)

@@ -15,8 +15,8 @@ import argparse
 import os
 import sys
 
+from eql.benchmark.run_summary import METRICS, RunError, load_run, summarize
 from eql.errors import report_user_errors
-from eql.run_summary import METRICS, RunError, load_run, summarize
 
 
 def argument_parser():
@@ -35,7 +35,7 @@ def main(argv=None) -> int:
     a = argument_parser().parse_args(argv)
     if a.out:
         check_writable(a.out, "--out", folder=True)
-    from eql.run_summary_report import markdown_table, plot_summary, write_csv
+    from eql.benchmark.run_summary_report import markdown_table, plot_summary, write_csv
 
     rows = summarize([load_run(r, a.task) for r in a.runs], a.baseline, a.task)
     if a.baseline not in {r.label for r in rows}:
@@ -45,7 +45,7 @@ def main(argv=None) -> int:
     table = markdown_table(rows, a.baseline, METRICS)
     print(table, end="")
     if a.out:
-        from eql.io_utils import atomic_write
+        from eql.utils.io import atomic_write
 
         os.makedirs(a.out, exist_ok=True)
         with atomic_write(os.path.join(a.out, "summary.md")) as f:

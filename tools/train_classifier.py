@@ -82,7 +82,7 @@ def main(argv=None) -> int:
     from eql.classification import cifar_long_tailed, generated_long_tailed
     from eql.classification.losses import CLASSIFICATION_LOSSES
     from eql.classification.train import Schedule, train_classifier
-    from eql.io_utils import write_json_atomic
+    from eql.utils.io import write_json_atomic
 
     a = parse_args(argv)
     if a.output:

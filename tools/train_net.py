@@ -24,12 +24,12 @@ import eql  # noqa: F401  (registers eql's models and datasets)
 from eql.checkpoint import EQLCheckpointer
 from eql.config import load_config
 from eql.data import register_synthetic_lvis
-from eql.data.synthetic_semseg import register_synthetic_semseg
+from eql.data.synthetic.semseg import register_synthetic_semseg
 from eql.engine import Trainer, write_eval_results
 from eql.engine.output_dir import RunLock, check_output_dir, estimated_checkpoint_bytes
+from eql.engine.validation import validate_run
 from eql.errors import UserError
 from eql.model_zoo import ModelZooError
-from eql.validation import validate_run
 
 logger = logging.getLogger("eql")
 
@@ -54,7 +54,7 @@ def prepare_config(args):
 
 
 def validate(args):
-    """The start-up validation (eql/validation.py) and OUTPUT_DIR's checks (a folder we can
+    """The start-up validation (eql/engine/validation.py) and OUTPUT_DIR's checks (a folder we can
     write in, with room for a checkpoint), before any process starts or file is written; returns
     the config."""
     cfg = prepare_config(args)

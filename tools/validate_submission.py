@@ -19,7 +19,7 @@ from eql.evaluation.submission import (
     shifted_category_ids,
     validate_submission,
 )
-from eql.io_utils import read_json
+from eql.utils.io import read_json
 
 
 def argument_parser():

@@ -9,8 +9,7 @@ from .lvis_format import (
     register_synthetic_lvis,
     reregister_builtin_lvis,
 )
-from .synthetic import generate_synthetic_lvis
-from .synthetic_semseg import generate_synthetic_semseg, register_synthetic_semseg
+from .synthetic import generate_synthetic_lvis, generate_synthetic_semseg, register_synthetic_semseg
 
 reregister_builtin_lvis()
 # the set that datasets/prepare_synthetic_lvis.py writes by default

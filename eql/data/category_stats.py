@@ -12,7 +12,8 @@ import os
 from dataclasses import asdict, dataclass, field
 from typing import Dict, List, Optional, Sequence
 
-from ..io_utils import read_json, write_json_atomic
+from ..utils.io import read_json, write_json_atomic
+from .lvis_json import DatasetFormatError, read_lvis_json
 
 logger = logging.getLogger(__name__)
 
@@ -174,7 +175,6 @@ def load_or_compute_stats(
     """Category stats of an LVIS-format json, cached in ``<json>.category_stats.json`` (or in
     ``cache_dir`` when the json's folder is read-only). The cache is used only when it was computed
     from the same content (sha256 of the json), whatever the files' times."""
-    from .lvis_json import read_lvis_json
 
     digest = file_sha256(json_file)
     cached = cached_stats(json_file, cache_dir, digest)
@@ -199,7 +199,6 @@ def load_stats_file(path: str) -> CategoryStats:
     """Category statistics from a json file: an LVIS-format json (with ``images``) or a counts
     file with ``categories`` ([{"id", "image_count", optional "frequency"}]) and
     ``num_images_with_annotations``. Bad files raise a UserError naming the file and field."""
-    from .lvis_json import DatasetFormatError
 
     path = os.path.expanduser(path)
     data = read_json(path, DatasetFormatError)

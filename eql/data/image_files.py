@@ -17,8 +17,9 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Dict, List, Optional, Tuple
 
-from ..io_utils import read_json, write_json_atomic
+from ..utils.io import read_json, write_json_atomic
 from .category_stats import cache_paths, file_sha256
+from .lvis_format import image_path
 from .lvis_json import DatasetFormatError, read_lvis_json
 
 logger = logging.getLogger(__name__)
@@ -149,7 +150,6 @@ def check_image_files(
     Reading headers is Python work (PIL's parsers): threads contend for the GIL, so many images
     are checked in chunks by forked processes, one per core (each reads its own files, which
     also hides a network file system's latency)."""
-    from .lvis_format import image_path
 
     indices = list(range(len(images)))
     if 0 <= sample < len(indices):

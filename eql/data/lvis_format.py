@@ -15,7 +15,7 @@ from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.structures import BoxMode
 from detectron2.utils.file_io import PathManager
 
-from ..gc_pause import gc_paused
+from ..utils.gc_pause import gc_paused
 from .category_stats import CategoryStats, load_or_compute_stats, stats_from_image_counts
 from .lvis_json import DatasetFormatError, read_lvis_json
 

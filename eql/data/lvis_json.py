@@ -9,8 +9,8 @@ from typing import Dict
 from detectron2.utils.file_io import PathManager
 
 from ..errors import UserError
-from ..gc_pause import gc_paused
-from ..io_utils import read_json
+from ..utils.gc_pause import gc_paused
+from ..utils.io import read_json
 
 
 class DatasetFormatError(UserError):

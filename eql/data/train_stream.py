@@ -194,7 +194,7 @@ SAMPLERS = ("TrainingSampler", "RepeatFactorTrainingSampler", "RandomSubsetTrain
 def build_reproducible_train_loader(cfg, position: StreamPosition, mapper=None):
     """detectron2's train loader settings (DATASETS.TRAIN, DATALOADER.*, SOLVER.IMS_PER_BATCH)
     as a :class:`ReproducibleTrainLoader`; the settings were checked by
-    :func:`eql.validation.check_training_setup`."""
+    :func:`eql.engine.validation.check_training_setup`."""
     from detectron2.data import DatasetFromList, DatasetMapper, get_detection_dataset_dicts
     from detectron2.data.samplers import (
         RandomSubsetTrainingSampler,
@@ -202,7 +202,9 @@ def build_reproducible_train_loader(cfg, position: StreamPosition, mapper=None):
         TrainingSampler,
     )
 
-    name = cfg.DATALOADER.SAMPLER_TRAIN  # one of SAMPLERS (eql.validation.check_training_setup)
+    name = (
+        cfg.DATALOADER.SAMPLER_TRAIN
+    )  # one of SAMPLERS (eql.engine.validation.check_training_setup)
     dicts = get_detection_dataset_dicts(
         cfg.DATASETS.TRAIN,
         filter_empty=cfg.DATALOADER.FILTER_EMPTY_ANNOTATIONS,

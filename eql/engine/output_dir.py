@@ -20,6 +20,7 @@ import sys
 from typing import Optional
 
 from ..errors import ConfigError, UserError
+from ..modeling.heads import HEAD_KINDS, model_head_kind
 from ..utils.paths import cannot_write_in, existing_ancestor
 
 LOCK_FILE = ".eql_run.lock"
@@ -59,10 +60,7 @@ def estimated_checkpoint_bytes(cfg) -> Optional[int]:
     import torch
     from detectron2.modeling import build_model
 
-    from ..config import loss_head_of
-    from ..modeling.losses import DENSE_HEAD, SEMSEG_HEAD
-
-    plain = {DENSE_HEAD: "focal", SEMSEG_HEAD: "softmax_ce"}.get(loss_head_of(cfg), "sigmoid_ce")
+    plain = HEAD_KINDS[model_head_kind(cfg)].baseline
     meta = cfg.clone()
     meta.defrost()
     # the loss's statistics need data (and values) that the meta device does not have; a plain

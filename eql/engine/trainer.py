@@ -14,11 +14,11 @@ from detectron2.utils.logger import setup_logger
 
 from ..checkpoint import LAST_CHECKPOINT, EQLCheckpointer
 from ..data.train_stream import StepSeeder, StreamPosition, build_reproducible_train_loader
+from ..diagnostics.gradient_stats import build_gradient_stats_hook
 from ..errors import UserError
 from ..evaluation import LongTailSemSegEvaluator, LVISEvaluator
-from ..gradient_stats import build_gradient_stats_hook
-from ..validation import check_training_setup
 from .divergence import TrainingDiverged, finite_loss_hook
+from .validation import check_training_setup
 
 
 def ddp_device_ids(device: str):
@@ -31,8 +31,10 @@ class Trainer(DefaultTrainer):
     """DefaultTrainer that (1) builds DDP with the right ``device_ids`` on CPU and GPU, (2)
     evaluates LVIS-format datasets with :class:`eql.evaluation.LVISEvaluator`, (3) trains on a
     data stream and RNGs that ``--resume`` continues exactly (eql/data/train_stream.py), (4)
-    writes checkpoints atomically (eql/checkpoint.py) and (5) stops, without saving or evaluating,
-    when the loss is no longer finite or a checkpoint cannot be saved (eql/engine/divergence.py)."""
+    writes checkpoints atomically (eql/checkpoint/checkpointer.py) and (5) stops, without saving
+    or evaluating, when the loss is no longer finite or a checkpoint cannot be saved
+    (eql/engine/divergence.py).
+    """
 
     def __init__(self, cfg):
         # DefaultTrainer.__init__ with create_ddp_model(..., device_ids=ddp_device_ids(...)).

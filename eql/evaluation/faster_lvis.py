@@ -17,7 +17,7 @@ from typing import Dict, List, Tuple
 
 import numpy as np
 
-from ..gc_pause import gc_paused
+from ..utils.gc_pause import gc_paused
 from .detections import Detections
 from .lvis_inputs import (
     check_ground_truth,

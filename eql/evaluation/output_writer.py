@@ -6,7 +6,7 @@ Linux, :class:`EvaluationOutputs` forks a writer as soon as the detections are f
 the results file and imports matplotlib while the parent computes the metrics, then draws the
 reports from the per-category APs the parent sends it. Elsewhere (no fork, or a daemonic process,
 which may not have children) the same work runs inline at the same points. Every file is written
-atomically (:func:`eql.io_utils.atomic_write`), so an interrupted writer leaves no partial file.
+atomically (:func:`eql.utils.io.atomic_write`), so an interrupted writer leaves no partial file.
 """
 
 import logging

@@ -7,7 +7,7 @@ import math
 import os
 from typing import Dict, List
 
-from ..io_utils import atomic_write, save_figure_atomic
+from ..utils.io import atomic_write, save_figure_atomic
 
 logger = logging.getLogger(__name__)
 

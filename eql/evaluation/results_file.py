@@ -12,7 +12,7 @@ from typing import Iterator
 
 import numpy as np
 
-from ..io_utils import atomic_write
+from ..utils.io import atomic_write
 from .detections import Detections
 
 CHUNK_ROWS = 65536

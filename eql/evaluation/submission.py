@@ -6,6 +6,8 @@ from typing import Dict, List, Optional, Sequence
 
 import pycocotools.mask as mask_util
 
+from ..errors import UserError
+
 MAX_EXAMPLES = 5
 
 
@@ -134,7 +136,6 @@ def shifted_category_ids(results, image_info: Dict) -> Optional[str]:
 def check_image_info(image_info, path: str) -> None:
     """Raises a UserError naming the file and entry when an image-info json lacks what the
     validator needs."""
-    from ..errors import UserError
 
     if not isinstance(image_info, dict):
         raise UserError(f"{path}: top level must be an object (an LVIS image-info json)")

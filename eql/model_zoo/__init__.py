@@ -6,6 +6,8 @@ cfg_file = model_zoo.get_config_file(name); url = model_zoo.get_checkpoint_url(n
 # in any config:  MODEL.WEIGHTS eql://<name>
 """
 
+from ..checkpoint import EQLCheckpointer
+from ..config import load_config, repo_config_path
 from .download import ModelZooError, cache_dir, download_verified, sha256_of
 from .handler import PREFIX, EQLModelZooHandler, local_checkpoint, register_handler
 from .registry import ModelEntry, get_entry, list_models, register_model, write_registry_entry
@@ -15,7 +17,6 @@ register_handler()
 
 def get_config_file(name: str) -> str:
     """Absolute path of the named model's config file (in the repository's configs/)."""
-    from ..config import repo_config_path
 
     return repo_config_path(get_entry(name).config)
 
@@ -27,8 +28,6 @@ def get_checkpoint_url(name: str) -> str:
 def get_config(name: str, trained: bool = True):
     """The named model's config; MODEL.WEIGHTS is ``eql://<name>`` when ``trained``."""
     import torch
-
-    from ..config import load_config
 
     cfg = load_config(get_config_file(name))
     cfg.MODEL.WEIGHTS = PREFIX + name if trained else ""
@@ -44,8 +43,6 @@ def get(name: str, trained: bool = True, device=None):
     """A built model (eval mode) with the named checkpoint's weights (``trained``) or the config's
     initial weights."""
     from detectron2.modeling import build_model
-
-    from ..checkpoint import EQLCheckpointer
 
     cfg = get_config(name, trained)
     if device is not None:

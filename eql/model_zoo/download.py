@@ -9,7 +9,7 @@ import urllib.error
 import urllib.request
 from typing import Optional
 
-from ..io_utils import atomic_write
+from ..utils.io import atomic_write
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ def download_verified(
 
     A file already at ``destination`` with the right hash is used as is (cache hit); one with
     another hash is deleted and fetched again. The download goes to a temporary file next to
-    ``destination`` (eql.io_utils.atomic_write) and is renamed only once its hash matches; a
+    ``destination`` (eql.utils.io.atomic_write) and is renamed only once its hash matches; a
     mismatch deletes it and raises.
     """
     if not sha256:

@@ -7,7 +7,8 @@ from urllib.parse import urlparse
 import torch
 from iopath.common.file_io import PathHandler
 
-from ..io_utils import atomic_write
+from ..config import load_config, repo_config_path
+from ..utils.io import atomic_write
 from .convert import convert_official_checkpoint
 from .download import ModelZooError, cache_dir, download_verified
 from .registry import get_entry
@@ -37,7 +38,6 @@ def local_checkpoint(name: str, progress: bool = True) -> str:
     if entry.format == "eql.detectron2":
         converted = path[: -len(".pth")] + "_eql.pth" if path.endswith(".pth") else path + ".eql"
         if not os.path.isfile(converted) or os.path.getmtime(converted) < os.path.getmtime(path):
-            from ..config import load_config, repo_config_path
 
             cfg = load_config(repo_config_path(entry.config))
             ckpt = torch.load(path, map_location="cpu", weights_only=False)

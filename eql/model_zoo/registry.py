@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
 from ..errors import UserError
-from ..io_utils import atomic_write, read_json
+from ..utils.io import atomic_write, read_json
 from ..utils.paths import check_name
 
 SHIPPED_REGISTRY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "models.json")

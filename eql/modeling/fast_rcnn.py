@@ -16,7 +16,8 @@ from torch import nn
 from ..errors import ConfigError
 from ..losses import ClassificationLoss, ImageLabels, LossContext, image_index_of_rows
 from .cosine_classifier import CosineClassifier
-from .losses import ROI_HEAD, build_classification_loss
+from .heads import ROI_HEAD
+from .losses import build_classification_loss
 
 
 class EQLFastRCNNOutputLayers(FastRCNNOutputLayers):

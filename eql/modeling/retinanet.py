@@ -13,7 +13,8 @@ from detectron2.utils.events import get_event_storage
 
 from ..errors import ConfigError
 from ..losses import ClassificationLoss, LossContext
-from .losses import DENSE_HEAD, build_classification_loss
+from .heads import DENSE_HEAD
+from .losses import build_classification_loss
 
 
 @META_ARCH_REGISTRY.register()
@@ -22,6 +23,8 @@ class EQLRetinaNet(RetinaNet):
     called on the anchors that are not ignored, with RetinaNet's normaliser (its running average
     of positive anchors) in the context; scores at inference are the loss's ``probabilities``.
     With MODEL.EQL.LOSS "focal" it trains as detectron2's RetinaNet."""
+
+    eql_head = DENSE_HEAD  # eql/modeling/heads.py
 
     @configurable
     def __init__(self, *, cls_loss: ClassificationLoss, **kwargs):

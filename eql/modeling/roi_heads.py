@@ -13,7 +13,8 @@ from detectron2.structures import Boxes
 from detectron2.utils.events import get_event_storage
 
 from .fast_rcnn import EQLFastRCNNOutputLayers
-from .losses import ROI_HEAD, build_classification_loss
+from .heads import ROI_HEAD
+from .losses import build_classification_loss
 
 
 def without_detectron2_fed_loss(cfg):
@@ -32,6 +33,7 @@ class EQLROIHeadsMixin:
     image, or None) and hands them to the box predictors' losses. Subclasses implement
     ``_box_losses(features, proposals, targets, image_labels)``."""
 
+    eql_head = ROI_HEAD  # eql/modeling/heads.py
     accepts_image_labels = True
 
     def forward(self, images, features, proposals, targets=None, image_labels=None):

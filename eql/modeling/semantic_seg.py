@@ -8,13 +8,16 @@ from detectron2.modeling.meta_arch.semantic_seg import SemSegFPNHead
 
 from ..errors import ConfigError
 from ..losses import ClassificationLoss, dense_loss
-from .losses import SEMSEG_HEAD, build_classification_loss
+from .heads import SEMSEG_HEAD
+from .losses import build_classification_loss
 
 
 @SEM_SEG_HEADS_REGISTRY.register()
 class EQLSemSegFPNHead(SemSegFPNHead):
     """SemSegFPNHead whose loss is ``seg_loss`` on the upsampled logits, pixels of
     ``ignore_value`` left out; scores at inference are detectron2's (a softmax)."""
+
+    eql_head = SEMSEG_HEAD  # eql/modeling/heads.py
 
     @configurable
     def __init__(self, input_shape, *, seg_loss: ClassificationLoss, **kwargs):

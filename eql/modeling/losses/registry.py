@@ -8,20 +8,16 @@ and builds the pure-torch loss module (eql/losses). Import the file in
 """
 
 import logging
-from typing import List, Optional, Tuple
+from typing import List, Tuple
 
 from detectron2.utils.registry import Registry
 
 from ...errors import ConfigError
 from ...losses import ClassificationLoss
 from ...utils.config_keys import Key, check_keys
+from ..heads import DENSE_HEAD, HEAD_KINDS, ROI_HEAD, SEMSEG_HEAD  # noqa: F401  (re-exported)
 
 logger = logging.getLogger(__name__)
-
-# where a loss can be used
-ROI_HEAD = "roi"  # the box predictor of eql's ROI heads (EQLStandardROIHeads, EQLCascadeROIHeads)
-DENSE_HEAD = "dense"  # the classification subnet of EQLRetinaNet
-SEMSEG_HEAD = "semseg"  # the per-pixel classifier of EQLSemSegFPNHead
 
 
 class LossEntry:
@@ -130,24 +126,15 @@ INFERENCE_ONLY = (
 )
 
 
-def build_classification_loss(
-    cfg, head: str, num_classes: Optional[int] = None
-) -> ClassificationLoss:
-    """The loss named by MODEL.EQL.LOSS for ``head`` (ROI_HEAD or DENSE_HEAD), with gradient
-    recording when MODEL.EQL.GRADIENT_STATS.PERIOD > 0."""
-    from ...config import validate_eql_config
-
-    validate_eql_config(cfg)
-    where = {ROI_HEAD: "ROI heads", DENSE_HEAD: "RetinaNet", SEMSEG_HEAD: "EQLSemSegFPNHead"}
-    check_head(cfg.MODEL.EQL.LOSS, head, where[head])
-    if num_classes is None:
-        num_classes = {
-            ROI_HEAD: cfg.MODEL.ROI_HEADS.NUM_CLASSES,
-            DENSE_HEAD: cfg.MODEL.RETINANET.NUM_CLASSES,
-            SEMSEG_HEAD: cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES,
-        }[head]
+def build_classification_loss(cfg, head: str, num_classes: int) -> ClassificationLoss:
+    """The loss named by MODEL.EQL.LOSS for ``head`` (ROI_HEAD, DENSE_HEAD or SEMSEG_HEAD), with
+    gradient recording when MODEL.EQL.GRADIENT_STATS.PERIOD > 0. The loss's own keys are checked
+    here; the whole config is checked once, when it is loaded (eql.config.load_config)."""
+    kind = HEAD_KINDS[head]
+    check_head(cfg.MODEL.EQL.LOSS, head, kind.where)
     entry = get_loss_entry(cfg.MODEL.EQL.LOSS)
-    logger.info(f"Classification loss {entry.name!r} in the {where[head]}: {entry.summary}")
+    entry.check_keys(cfg)
+    logger.info(f"Classification loss {entry.name!r} in the {kind.where}: {entry.summary}")
     loss = entry.build(cfg, num_classes)
     if cfg.MODEL.EQL.GRADIENT_STATS.PERIOD > 0:
         loss.record_gradients()

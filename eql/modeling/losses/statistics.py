@@ -2,7 +2,8 @@
 
 from typing import List, Tuple
 
-from ...data.category_stats import CategoryStats, frequency_bin
+from ...data.category_stats import CategoryStats, frequency_bin, load_stats_file
+from ...data.lvis_format import get_category_stats
 from ...errors import ConfigError
 
 
@@ -10,8 +11,6 @@ def training_category_stats(cfg, num_classes: int) -> CategoryStats:
     """The category statistics behind the losses: MODEL.EQL.FREQUENCY_SOURCE (a category-count
     or LVIS json), else the statistics of DATASETS.TRAIN (summed over the listed datasets, bins
     recomputed from the summed counts when there are several)."""
-    from ...data.category_stats import load_stats_file
-    from ...data.lvis_format import get_category_stats
 
     source = cfg.MODEL.EQL.FREQUENCY_SOURCE
     if source and source not in ("dataset", "none"):

@@ -23,9 +23,11 @@ import torch
 from detectron2.engine import HookBase
 from detectron2.utils import comm
 
-from .data.category_stats import CategoryStats
-from .io_utils import write_json_atomic
-from .losses import ClassificationLoss
+from ..data.category_stats import CategoryStats
+from ..losses import ClassificationLoss
+from ..modeling.heads import model_num_classes
+from ..modeling.losses import training_category_stats
+from ..utils.io import write_json_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -133,15 +135,8 @@ def build_gradient_stats_hook(cfg) -> Optional[GradientStatsHook]:
     period = cfg.MODEL.EQL.GRADIENT_STATS.PERIOD
     if period <= 0:
         return None
-    from .config import loss_head_of
-    from .modeling.losses import DENSE_HEAD, training_category_stats
-
-    head = loss_head_of(cfg)
-    num_classes = (
-        cfg.MODEL.RETINANET.NUM_CLASSES if head == DENSE_HEAD else cfg.MODEL.ROI_HEADS.NUM_CLASSES
-    )
     try:
-        classes = training_category_stats(cfg, num_classes)
+        classes = training_category_stats(cfg, model_num_classes(cfg))
     except (ValueError, OSError, KeyError) as e:
         logger.warning(f"Gradient statistics without class frequencies: {e}")
         classes = None

@@ -26,28 +26,22 @@ from typing import Dict, List, Optional, Tuple
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.utils.file_io import PathManager
 
-from .errors import CheckpointError, ConfigError
+from ..checkpoint import LAST_CHECKPOINT, EQLCheckpointer
+from ..data.category_stats import cached_stats, load_or_compute_stats
+from ..data.image_files import cache_manifest, check_image_files, load_manifest
+from ..data.lvis_json import DatasetFormatError, read_lvis_json
+from ..data.train_stream import SAMPLERS
+from ..errors import CheckpointError, ConfigError
+from ..model_zoo import get_entry
+from ..modeling.heads import model_num_classes
+from ..modeling.losses import training_category_stats
 
 logger = logging.getLogger(__name__)
-
-
-def model_num_classes(cfg) -> int:
-    from .config import loss_head_of
-    from .modeling.losses import DENSE_HEAD
-
-    if loss_head_of(cfg) == DENSE_HEAD or cfg.MODEL.META_ARCHITECTURE.endswith("RetinaNet"):
-        return cfg.MODEL.RETINANET.NUM_CLASSES
-    if cfg.MODEL.META_ARCHITECTURE == "SemanticSegmentor":
-        return cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES
-    return cfg.MODEL.ROI_HEADS.NUM_CLASSES
 
 
 def dataset_categories(name: str, key: str, training: bool) -> Optional[List[int]]:
     """The sorted category ids of a registered dataset, its json validated; None when the
     dataset is not an LVIS-format json that eql reads (another loader)."""
-    from .data.category_stats import cached_stats, load_or_compute_stats
-    from .data.image_files import cache_manifest
-    from .data.lvis_json import DatasetFormatError, read_lvis_json
 
     if name not in DatasetCatalog.list():
         raise ConfigError(f"{key}: dataset '{name}' is not registered")
@@ -74,7 +68,6 @@ def dataset_categories(name: str, key: str, training: bool) -> Optional[List[int
 
 def check_test_annotations(json_file: str, data: Dict) -> None:
     """What LVIS evaluation reads of a test set's annotations: a numeric ``area`` each."""
-    from .data.lvis_json import DatasetFormatError
 
     for k, ann in enumerate(data.get("annotations", [])):
         area = ann.get("area")
@@ -89,8 +82,6 @@ def check_dataset_files(cfg, name: str, key: str, training: bool) -> int:
     """What a run reads of a registered LVIS-format dataset beyond its json: its image files
     (eql/data/image_files.py; every one, a fixed sample, or none: DATASETS.CHECK_IMAGES), and for
     training, masks INPUT.MASK_FORMAT can read. Returns how many images were checked."""
-    from .data.category_stats import cached_stats
-    from .data.image_files import check_image_files, load_manifest
 
     meta = MetadataCatalog.get(name)
     json_file, image_root = getattr(meta, "json_file", None), getattr(meta, "image_root", None)
@@ -137,7 +128,6 @@ def check_checkpoint_file(path: str, key: str) -> None:
 def check_resume(cfg) -> bool:
     """With --resume: whether there is a checkpoint to resume from; raises when last_checkpoint
     names a missing or unreadable file."""
-    from .checkpoint import LAST_CHECKPOINT
 
     tag = os.path.join(cfg.OUTPUT_DIR, LAST_CHECKPOINT)
     if not os.path.isfile(tag):
@@ -171,7 +161,6 @@ def check_device(cfg) -> None:
 
 
 def check_training_setup(cfg, world_size: int) -> None:
-    from .data.train_stream import SAMPLERS
 
     if cfg.SOLVER.AMP.ENABLED and not str(cfg.MODEL.DEVICE).startswith("cuda"):
         raise ConfigError(
@@ -200,7 +189,6 @@ def check_weights(cfg, eval_only: bool, allow_random_weights: bool) -> None:
             )
         return
     if weights.startswith("eql://"):
-        from .model_zoo import get_entry
 
         get_entry(weights[len("eql://") :])  # an unknown name fails here, not after set-up
         return
@@ -221,7 +209,6 @@ def check_weights(cfg, eval_only: bool, allow_random_weights: bool) -> None:
 def checkpoint_num_classes(path: str, cfg) -> Optional[int]:
     """The class count of a checkpoint's box classifier (C + 1 rows of cls_score) or RetinaNet
     classification conv (A * C outputs); None when it has neither."""
-    from .checkpoint import EQLCheckpointer
 
     state = EQLCheckpointer(_Empty())._torch_load(path)
     state = state.get("model", state)
@@ -253,7 +240,6 @@ def validate_run(
 ) -> Dict:
     """Runs every start-up check (see the module docstring); raises a UserError naming the file,
     field or key. Returns what it found: {"classes": C, "datasets": {name: category ids}}."""
-    from .modeling.losses import training_category_stats
 
     check_device(cfg)
     if not eval_only:

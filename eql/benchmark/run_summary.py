@@ -22,7 +22,7 @@ import os
 from dataclasses import dataclass
 from typing import Dict, List, Sequence
 
-from .errors import UserError
+from ..errors import UserError
 
 METRICS = ("AP", "APr", "APc", "APf")
 # R-CNN heads whose box predictor is detectron2's (softmax CE, or its sigmoid CE / federated loss)

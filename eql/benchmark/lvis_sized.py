@@ -19,8 +19,8 @@ from typing import Dict, Iterator, List, Tuple
 
 import numpy as np
 
-from ..io_utils import atomic_write
-from .lvis_format import lvis_v1_categories
+from ..data.lvis_format import lvis_v1_categories
+from ..utils.io import atomic_write
 
 LVIS_V1_SIZES = {"train": (100_170, 1_270_141), "val": (19_809, 244_707)}
 IMAGE_SIZES = ((640, 480), (640, 427), (480, 640), (640, 426), (500, 375), (427, 640), (640, 512))

@@ -9,13 +9,15 @@ copy of the train counts) onto 101..``max_count``, so that a set of a few thousa
 hold them while keeping the bin's shape.
 
 :func:`target_image_counts` is the generated set's default profile: LVIS's bin proportions with
-edges anchored to the set's size (see :mod:`eql.data.synthetic`).
+edges anchored to the set's size (see :mod:`eql.data.synthetic.lvis`).
 """
 
 import math
 from typing import Dict, List, Tuple
 
 import numpy as np
+
+from ..lvis_format import lvis_v1_categories
 
 LVIS_BIN_EDGES = (10, 100)  # rare <= 10 < common <= 100 < frequent (training images)
 # LVIS v1 train: 337 rare, 461 common, 405 frequent categories.
@@ -24,7 +26,6 @@ LVIS_V1_BIN_FRACTIONS = {"r": 337 / 1203, "c": 461 / 1203, "f": 405 / 1203}
 
 def lvis_v1_bin_counts() -> Dict[str, List[int]]:
     """LVIS v1 train's image counts per bin ('r', 'c', 'f'), ascending (detectron2's copies)."""
-    from .lvis_format import lvis_v1_categories
 
     out: Dict[str, List[int]] = {"r": [], "c": [], "f": []}
     for c in lvis_v1_categories():

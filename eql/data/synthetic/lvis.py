@@ -29,7 +29,9 @@ from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 
-from ..io_utils import write_json_atomic
+from ...utils.io import write_json_atomic
+from .classes import SyntheticClass, class_catalogue
+from .draw import place_objects, polygon_area, render_image
 from .long_tail_profile import (
     LVIS_BIN_EDGES,
     bin_edges,
@@ -37,8 +39,6 @@ from .long_tail_profile import (
     lvis_v1_profile_counts,
     target_image_counts,
 )
-from .synthetic_classes import SyntheticClass, class_catalogue
-from .synthetic_draw import place_objects, polygon_area, render_image
 
 logger = logging.getLogger(__name__)
 

@@ -7,6 +7,8 @@ import re
 from contextlib import contextmanager
 from typing import IO, Any, Iterator
 
+from ..errors import UserError
+
 
 @contextmanager
 def atomic_write(path: str, mode: str = "w", **open_kwargs) -> Iterator[IO]:
@@ -70,7 +72,6 @@ def _process_alive(pid: int) -> bool:
 def read_json(path: str, error=None, name: str = ""):
     """The parsed json at ``path``; a missing file or bad json raises ``error`` (a UserError
     class, default UserError) naming the file (shown as ``name`` when given)."""
-    from .errors import UserError
 
     error = error or UserError
     shown = name or path

@@ -6,6 +6,9 @@ import os
 import subprocess
 from typing import Dict, List
 
+from ..utils.paths import check_writable
+from .lvis_sized import LVIS_V1_SIZES, write_lvis_sized_json
+
 
 def proc_status_mb(field: str = "VmHWM") -> float:
     """A memory field of /proc/self/status in MB (Linux): VmHWM, the peak resident set size of
@@ -31,8 +34,6 @@ def lvis_sized_train_json(workdir: str, num_images=None):
     """(json file, image root, images, annotations) of a generated LVIS v1 train-shaped json of
     ``num_images`` images (default: LVIS v1 train's 100,170) in ``workdir`` (checked writable;
     generated once: the same seed gives the same file)."""
-    from .data.lvis_sized import LVIS_V1_SIZES, write_lvis_sized_json
-    from .utils.paths import check_writable
 
     check_writable(workdir, "--workdir", folder=True)
     images, annotations = LVIS_V1_SIZES["train"]

@@ -1,12 +1,13 @@
-"""What the long-tail benchmark trains (:mod:`eql.long_tail_sweep`): its set sizes with their
-configs, and each loss variant's config options, with LVIS's settings kept as counts (EQL's tail,
-the RFS threshold in images, the federated loss's share of the classes)."""
+"""What the long-tail benchmark trains (:mod:`eql.benchmark.long_tail_sweep`): its set sizes
+with their configs, and each loss variant's config options, with LVIS's settings kept as counts
+(EQL's tail, the RFS threshold in images, the federated loss's share of the classes)."""
 
 import os
 from dataclasses import dataclass, replace
 from typing import Dict, List
 
-from .errors import UserError
+from ..config import load_config
+from ..errors import UserError
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -71,7 +72,7 @@ SIZES = {
 }
 
 # Config options of each loss over the size's config (label -> opts). The labels are the ones
-# eql.run_summary reads back from a run's config.yaml.
+# eql.benchmark.run_summary reads back from a run's config.yaml.
 LOSS_OPTS: Dict[str, List[str]] = {
     "sigmoid_ce": ["MODEL.EQL.LOSS", "sigmoid_ce"],
     "eql": ["MODEL.EQL.LOSS", "eql"],
@@ -103,8 +104,6 @@ def merged_config_digest(config: str) -> str:
     """sha256 of the size's config as merged (its yaml files and eql's defaults): a changed
     config makes a folder's finished runs another setting's."""
     import hashlib
-
-    from .config import load_config
 
     text = load_config(os.path.join(REPO, config)).dump()
     return hashlib.sha256(text.encode()).hexdigest()

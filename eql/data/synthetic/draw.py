@@ -1,4 +1,4 @@
-"""Drawing the synthetic set's images (:mod:`eql.data.synthetic`): textures, object placement
+"""Drawing the synthetic set's images (:mod:`eql.data.synthetic.lvis`): textures, object placement
 without overlap, rendering on a noisy background, polygon areas."""
 
 from typing import List, Sequence, Tuple
@@ -6,7 +6,7 @@ from typing import List, Sequence, Tuple
 import numpy as np
 from PIL import Image, ImageDraw
 
-from .synthetic_classes import COLOURS, SyntheticClass, shape_polygon
+from .classes import COLOURS, SyntheticClass, shape_polygon
 
 
 def texture_layer(

@@ -20,7 +20,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Sequence
 
-from .io_utils import write_json_atomic
+from ..data.synthetic.lvis import generate_synthetic_lvis
+from ..utils.io import read_json, write_json_atomic
 from .long_tail_sizes import (  # noqa: F401  (re-exported: the sweep's vocabulary)
     FED_CLASS_FRACTION,
     LOSS_OPTS,
@@ -108,7 +109,6 @@ def check_settings(sweep: Sweep) -> None:
     wanted = sweep.settings()
     loss_opts = {label: variant_opts(label, sweep.size) for label in sweep.labels}
     if os.path.isfile(path):
-        from .io_utils import read_json
 
         found = read_json(path, SweepError)
         found_opts = found.pop("loss_opts", {})
@@ -134,7 +134,6 @@ def check_settings(sweep: Sweep) -> None:
 
 def prepare_data(sweep: Sweep, log: Callable[[str], None] = print) -> str:
     """Generates the set once (``<data>/params.json`` marks a finished one)."""
-    from .data.synthetic import generate_synthetic_lvis
 
     stamp = os.path.join(sweep.data_root, "params.json")
     params = sweep.size.data_params()
@@ -258,7 +257,6 @@ def evaluate_again(
         raise SweepError(f"--eval-tag: letters, digits, '-' and '_' only, got {tag!r}")
     path = os.path.join(sweep.output_dir, f"eval_{tag}.json")
     if os.path.isfile(path):
-        from .io_utils import read_json
 
         found = read_json(path, SweepError)
         if found != list(opts):

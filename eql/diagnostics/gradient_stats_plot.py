@@ -1,12 +1,14 @@
-"""Reading gradient_stats.json files (:mod:`eql.gradient_stats`) and plotting each class's
-positive / negative gradient ratio, classes sorted by training frequency (most frequent first),
-one curve per run: the picture of the EQL and EQLv2 papers. Used by tools/plot_gradient_stats.py,
-the long-tail benchmark and the demo."""
+"""Reading gradient_stats.json files (:mod:`eql.diagnostics.gradient_stats`) and plotting each
+class's positive / negative gradient ratio, classes sorted by training frequency (most frequent
+first), one curve per run: the picture of the EQL and EQLv2 papers. Used by
+tools/plot_gradient_stats.py, the long-tail benchmark and the demo."""
 
 import os
 from typing import Dict, List, Tuple
 
-from .errors import UserError
+from ..errors import UserError
+from ..utils.io import read_json, save_figure_atomic
+from .gradient_stats import FILE_NAME, FORMAT, record_tag
 
 BIN_COLOURS = {"r": "#d62728", "c": "#ff7f0e", "f": "#2ca02c"}
 Curve = Tuple[str, List[float], List[str]]  # label, ratios by decreasing frequency, their bins
@@ -18,8 +20,6 @@ class GradientStatsError(UserError):
 
 def load_stats(path: str) -> Dict:
     """A gradient_stats.json, from its path or its OUTPUT_DIR, checked."""
-    from .gradient_stats import FILE_NAME, FORMAT
-    from .io_utils import read_json
 
     if os.path.isdir(path):
         path = os.path.join(path, FILE_NAME)
@@ -41,7 +41,6 @@ def load_stats(path: str) -> Dict:
 def curves(data: Dict, label: str, record: str = "") -> List[Curve]:
     """(label, ratios sorted by decreasing training frequency, their bins) for each record of a
     loaded file (only ``record``, a module path or its tag, when given)."""
-    from .gradient_stats import record_tag
 
     classes = data.get("classes") or {}
     out = []
@@ -70,8 +69,6 @@ def plot_ratio_curves(series: List[Curve], output: str, log: bool = False, title
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from .io_utils import save_figure_atomic
 
     fig, ax = plt.subplots(figsize=(8, 4.5))
     for name, ratio, _ in series:

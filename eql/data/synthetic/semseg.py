@@ -18,7 +18,9 @@ from typing import Dict, List
 import numpy as np
 from PIL import Image
 
-from ..io_utils import write_json_atomic
+from ...errors import UserError
+from ...utils.io import write_json_atomic
+from ..lvis_format import forget_dataset
 
 logger = logging.getLogger(__name__)
 IGNORE_LABEL = 255
@@ -111,7 +113,6 @@ def load_synthetic_semseg(root: str, split: str) -> List[Dict]:
     """detectron2 records of one split (``file_name``, ``sem_seg_file_name``, size, id)."""
     image_dir = os.path.join(root, split, "images")
     if not os.path.isdir(image_dir):
-        from ..errors import UserError
 
         raise UserError(f"{image_dir}: not found (a set written by generate_synthetic_semseg)")
     records = []
@@ -134,8 +135,6 @@ def register_synthetic_semseg(root: str, prefix: str = "synthetic_semseg") -> Li
     """Registers ``<prefix>_train`` / ``<prefix>_val``, evaluated as semantic segmentation with
     the r/c/f bins of ``meta.json``."""
     from detectron2.data import DatasetCatalog, MetadataCatalog
-
-    from .lvis_format import forget_dataset
 
     meta_path = os.path.join(root, "meta.json")
     meta = {}

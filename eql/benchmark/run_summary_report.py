@@ -1,10 +1,11 @@
-"""Rendering a run summary (:mod:`eql.run_summary`): Markdown table, CSV, PNG with error bars."""
+"""Rendering a run summary (:mod:`eql.benchmark.run_summary`): Markdown table, CSV, PNG with error
+bars."""
 
 import csv
 import math
 from typing import List, Sequence
 
-from .io_utils import atomic_write, save_figure_atomic
+from ..utils.io import atomic_write, save_figure_atomic
 from .run_summary import METRICS, Row
 
 

@@ -12,8 +12,8 @@ import os
 import torch
 from detectron2.checkpoint import DetectionCheckpointer
 
-from .errors import CheckpointError
-from .io_utils import atomic_write, remove_stale_temporaries
+from ..errors import CheckpointError
+from ..utils.io import atomic_write, remove_stale_temporaries
 
 LAST_CHECKPOINT = "last_checkpoint"
 
