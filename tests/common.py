@@ -1,11 +1,54 @@
-"""Helpers shared by the tests (see also conftest.py for fixtures)."""
+"""Helpers shared by the tests: the repository's paths, configs and data, by-hand numerics,
+gloo process groups, every loss of eql.losses, and running the tools and scripts in-process or as
+processes. Fixtures are in conftest.py. At the top it imports torch, eql.losses and the standard
+library only: a Python without detectron2 imports this module (tests/test_package.py)."""
 
+import contextlib
+import copy
+import importlib.util
+import io
+import json
 import math
 import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from typing import Callable, List, Tuple
 
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
+
+from eql.losses import (
+    ClassificationLoss,
+    EQLv2,
+    EqualizedFocalLoss,
+    GradientSoftmaxEQL,
+    SeesawLoss,
+    SigmoidCrossEntropy,
+    SigmoidEQL,
+    SigmoidFocalLoss,
+    SoftmaxCrossEntropy,
+    SoftmaxEQL,
+)
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHARED_DATA = os.path.join(os.path.dirname(REPO), "shared", "data")
+V05_COUNTS = os.path.join(SHARED_DATA, "lvis_v0.5_train_category_image_count.json")
+INSTANT_CONFIG = os.path.join(
+    REPO, "configs", "quick_schedules", "synthetic_mask_rcnn_R_18_FPN_instant_test.yaml"
+)
+INSTANT = INSTANT_CONFIG
+CASCADE_OPTS = (
+    "MODEL.ROI_HEADS.NAME",
+    "EQLCascadeROIHeads",
+    "MODEL.ROI_BOX_HEAD.CLS_AGNOSTIC_BBOX_REG",
+    "True",
+)
+
+
+# --- numerics by hand
 
 
 def sig(z: float) -> float:
@@ -76,12 +119,271 @@ def assert_statistics_summed_over_processes(
 def load_script(relative_path: str):
     """A script of the repository (tools/, benchmarks/, datasets/) loaded as a module, so that its
     ``main(argv)`` is called in-process."""
-    import importlib.util
-
-    from conftest import REPO
-
     name = relative_path.replace("/", "_").rsplit(".", 1)[0]
     spec = importlib.util.spec_from_file_location(name, os.path.join(REPO, relative_path))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+# --- every loss of eql.losses
+
+LOSS_CLASSES = 5
+# every loss of eql.losses: its factory and the top label it takes, LOSS_CLASSES with a background
+# (labels in [0, LOSS_CLASSES]), else LOSS_CLASSES - 1
+EVERY_LOSS = {
+    "sigmoid_ce": (lambda: SigmoidCrossEntropy(LOSS_CLASSES), LOSS_CLASSES),
+    "eql": (lambda: SigmoidEQL(torch.tensor([0.0, 0.0, 1.0, 1.0, 1.0])), LOSS_CLASSES),
+    "eqlv2": (lambda: EQLv2(LOSS_CLASSES), LOSS_CLASSES),
+    "focal": (lambda: SigmoidFocalLoss(LOSS_CLASSES), LOSS_CLASSES),
+    "efl": (lambda: EqualizedFocalLoss(LOSS_CLASSES), LOSS_CLASSES),
+    "seesaw": (lambda: SeesawLoss(LOSS_CLASSES), LOSS_CLASSES),
+    "seesaw_classifier": (lambda: SeesawLoss(LOSS_CLASSES, objectness=False), LOSS_CLASSES - 1),
+    "seql": (
+        lambda: SoftmaxEQL(torch.tensor([0.0, 0.0, 1.0, 1.0, 1.0]), background=True),
+        LOSS_CLASSES,
+    ),
+    "seql_classifier": (
+        lambda: SoftmaxEQL(torch.tensor([0.0, 0.0, 1.0, 1.0, 1.0])),
+        LOSS_CLASSES - 1,
+    ),
+    "softmax_ce": (lambda: SoftmaxCrossEntropy(LOSS_CLASSES), LOSS_CLASSES - 1),
+    "softmax_eql": (lambda: GradientSoftmaxEQL(LOSS_CLASSES), LOSS_CLASSES - 1),
+}
+
+
+def every_loss_class_is_covered() -> None:
+    """Fails naming the ClassificationLoss classes of eql.losses that EVERY_LOSS does not build."""
+    import eql.losses as losses
+
+    def subclasses(cls):
+        for sub in cls.__subclasses__():
+            yield sub
+            yield from subclasses(sub)
+
+    public = {c for c in subclasses(ClassificationLoss) if getattr(losses, c.__name__, None) is c}
+    covered = {type(make()) for make, _ in EVERY_LOSS.values()}
+    assert public <= covered, sorted(c.__name__ for c in public - covered)
+
+
+# --- configs and data
+
+
+def instant_cfg(output_dir, *opts):
+    """The instant-test config on tiny_synthetic, writing into output_dir."""
+    from eql.config import load_config
+
+    return load_config(
+        INSTANT_CONFIG,
+        [
+            "DATASETS.TRAIN",
+            "('tiny_synthetic_train',)",
+            "DATASETS.TEST",
+            "('tiny_synthetic_val',)",
+            "OUTPUT_DIR",
+            str(output_dir),
+            *opts,
+        ],
+    )
+
+
+def scale_category_ids(data, factor=10):
+    """An LVIS-format dict (copied) whose category ids are multiplied by ``factor``, everywhere they
+    appear, so that contiguous id != json id - 1."""
+    data = copy.deepcopy(data)
+    for c in data["categories"]:
+        c["id"] *= factor
+    for a in data.get("annotations", []):
+        a["category_id"] *= factor
+    for img in data["images"]:
+        for key in ("neg_category_ids", "not_exhaustive_category_ids"):
+            img[key] = [c * factor for c in img.get(key, [])]
+    return data
+
+
+def v05_counts() -> dict:
+    """LVIS v0.5 train's per-category image counts (../shared/data)."""
+    with open(V05_COUNTS) as f:
+        return json.load(f)
+
+
+PREDICTOR_CLASSES = 6  # the class count of the box-predictor tests
+
+
+def write_counts_file(tmp_path, counts, num_images=100):
+    path = tmp_path / "counts.json"
+    cats = [{"id": j + 1, "image_count": n} for j, n in enumerate(counts)]
+    path.write_text(json.dumps({"categories": cats, "num_images_with_annotations": num_images}))
+    return str(path)
+
+
+def predictor_cfg(tmp_path, counts, *opts):
+    from eql.config import load_config
+
+    return load_config(
+        INSTANT_CONFIG,
+        [
+            "MODEL.ROI_HEADS.NUM_CLASSES",
+            str(PREDICTOR_CLASSES),
+            "MODEL.EQL.FREQUENCY_SOURCE",
+            write_counts_file(tmp_path, counts),
+            *opts,
+        ],
+    )
+
+
+def random_proposals(num_per_image, seed=0):
+    from detectron2.structures import Boxes, Instances
+
+    g = torch.Generator().manual_seed(seed)
+    out = []
+    for n in num_per_image:
+        inst = Instances((64, 64))
+        xy = torch.rand(n, 2, generator=g) * 30
+        inst.proposal_boxes = Boxes(
+            torch.cat([xy, xy + 10 + torch.rand(n, 2, generator=g) * 20], 1)
+        )
+        inst.gt_boxes = Boxes(inst.proposal_boxes.tensor + torch.rand(n, 4, generator=g))
+        inst.gt_classes = torch.randint(0, PREDICTOR_CLASSES + 1, (n,), generator=g)
+        out.append(inst)
+    return out
+
+
+def gt_as_predictions(record, jitter=0.0, rng=None):
+    """Instances predicting each ground-truth object (boxes, classes, masks, score 1)."""
+    from detectron2.structures import Boxes, BoxMode, Instances
+
+    h, w = record["height"], record["width"]
+    inst = Instances((h, w))
+    anns = record["annotations"]
+    boxes = torch.tensor(
+        [BoxMode.convert(a["bbox"], a["bbox_mode"], BoxMode.XYXY_ABS) for a in anns],
+        dtype=torch.float32,
+    ).reshape(-1, 4)
+    if jitter:
+        boxes = boxes + torch.as_tensor(rng.normal(0, jitter, boxes.shape), dtype=torch.float32)
+    inst.pred_boxes = Boxes(boxes)
+    inst.pred_classes = torch.tensor([a["category_id"] for a in anns], dtype=torch.int64)
+    inst.scores = (
+        torch.ones(len(anns))
+        if not jitter
+        else torch.as_tensor(rng.uniform(0.1, 1, len(anns)), dtype=torch.float32)
+    )
+    inst.pred_masks = torch.stack(
+        [torch.from_numpy(polygon_mask(a["segmentation"], h, w)) for a in anns]
+    )
+    return inst
+
+
+def polygon_mask(polys, h, w):
+    from pycocotools import mask as mask_util
+
+    return mask_util.decode(mask_util.merge(mask_util.frPyObjects(polys, h, w))).astype(bool)
+
+
+# --- running the tools
+
+
+def run_train_net(*args, timeout=600):
+    cmd = [sys.executable, os.path.join(REPO, "tools", "train_net.py"), *args]
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=REPO)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
+    return proc.stdout + proc.stderr
+
+
+def synthetic_args(tiny_synthetic, out, config=INSTANT_CONFIG):
+    opts = {
+        "DATASETS.SYNTHETIC.ROOT": tiny_synthetic["root"],
+        "DATASETS.SYNTHETIC.PREFIX": "tiny_synthetic",
+        "DATASETS.TRAIN": "('tiny_synthetic_train',)",
+        "DATASETS.TEST": "('tiny_synthetic_val',)",
+        "OUTPUT_DIR": str(out),
+    }
+    return ["--config-file", config, *[x for kv in opts.items() for x in kv]]
+
+
+def two_process_args(tiny_synthetic, out, config=INSTANT_CONFIG):
+    """train_net arguments for 2 CPU processes over gloo, 2 iterations of 2 images each."""
+    return [
+        "--num-gpus",
+        "2",
+        "--dist-url",
+        "auto",
+        *synthetic_args(tiny_synthetic, out, config),
+        "MODEL.DEVICE",
+        "cpu",
+        "SOLVER.MAX_ITER",
+        "2",
+        "SOLVER.IMS_PER_BATCH",
+        "4",
+    ]
+
+
+@dataclass
+class Case:
+    id: str
+    build: Callable  # (Env) -> (tool, argv, culprits)
+
+
+class Env:
+    """A temporary folder with a copy of the tiny synthetic set (jsons and images) that a case
+    can edit."""
+
+    def __init__(self, tmp_path, tiny):
+        self.tmp = tmp_path
+        self.root = tmp_path / "data"
+        shutil.copytree(tiny["root"], self.root, ignore=shutil.ignore_patterns("*.images.json"))
+        self.out = tmp_path / "out"
+
+    def image(self, split="train", index=0):
+        """The path of the split's ``index``-th image file (as its json lists it)."""
+        data = json.loads(self.json_path(split).read_text())
+        return self.root / split / data["images"][index]["file_name"]
+
+    def json_path(self, split="train"):
+        return self.root / "annotations" / f"lvis_synthetic_{split}.json"
+
+    def edit(self, fn, split="train"):
+        path = self.json_path(split)
+        data = json.loads(path.read_text())
+        result = fn(data)
+        path.write_text(result if isinstance(result, str) else json.dumps(data))
+        return str(path)
+
+    def train_argv(self, *opts, config=INSTANT, extra=()):
+        return [
+            *extra,
+            "--config-file",
+            config,
+            "DATASETS.SYNTHETIC.ROOT",
+            str(self.root),
+            "DATASETS.SYNTHETIC.PREFIX",
+            "rb",
+            "DATASETS.TRAIN",
+            "('rb_train',)",
+            "DATASETS.TEST",
+            "('rb_val',)",
+            "OUTPUT_DIR",
+            str(self.out),
+            *opts,
+        ]
+
+
+def run_tool(tool: str, argv: List[str]) -> Tuple[int, str, str]:
+    """Runs tools/<tool>.py in-process: (exit code, stderr, stdout)."""
+    module = __import__(tool)
+    err, out = io.StringIO(), io.StringIO()
+    env = dict(os.environ)
+    try:
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
+            try:
+                entry = getattr(module, "cli", None) or module.main
+                code = entry(argv)
+                code = 0 if code is None or not isinstance(code, int) else code
+            except SystemExit as e:
+                code = e.code if isinstance(e.code, int) else 1
+    finally:
+        os.environ.clear()
+        os.environ.update(env)
+    return code, err.getvalue(), out.getvalue()

@@ -13,7 +13,7 @@ import os
 
 import pytest
 import torch
-from conftest import REPO
+from common import REPO
 
 from eql.config import EQL_KEYS, get_eql_cfg, load_config
 from eql.errors import ConfigError
@@ -30,7 +30,7 @@ CONFIG_OF_PREFIX = (  # the quick config whose model reads a key
     ("", "synthetic_mask_rcnn_R_18_FPN_instant_test.yaml"),
 )
 WALK_VALUES = (float("nan"), float("inf"), float("-inf"), 0, -1)
-# docs/robustness.md's rows -> the test of each (tests/test_robustness.py checks both ways)
+# docs/robustness.md's rows -> the test of each (tests/robustness/test_robustness.py checks)
 ROBUSTNESS_CASES = {
     "V01-every-numeric-key-declared": "test_every_numeric_key_is_declared_or_not_read",
     "V02-every-numeric-key-walked": "test_walk_every_numeric_key_with_nan_inf_zero_and_minus_one",

@@ -4,7 +4,7 @@ import os
 
 import pytest
 import torch
-from conftest import REPO
+from common import REPO
 
 from eql.config import load_config
 
@@ -170,13 +170,13 @@ def test_every_config_loads_with_plain_merge_from_file_from_a_read_only_copy_in_
             p = os.path.join(d, name)
             os.chmod(p, os.stat(p).st_mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
     code = (
-        "import sys; sys.path.insert(0, sys.argv[3]); from test_configs import "
-        "_merge_every_config; _merge_every_config(sys.argv[1], sys.argv[2])"
+        "import sys; from test_configs import _merge_every_config; "
+        "_merge_every_config(sys.argv[1], sys.argv[2])"
     )
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    env = {**os.environ, "PYTHONWARNINGS": "ignore", "PYTHONPATH": HERE}
     procs = [  # four "ranks" at once
         subprocess.Popen(
-            [sys.executable, "-c", code, str(copy), str(tmp_path / f"rank{r}.txt"), HERE],
+            [sys.executable, "-c", code, str(copy), str(tmp_path / f"rank{r}.txt")],
             env=env,
             stderr=subprocess.PIPE,
             text=True,
