@@ -30,18 +30,18 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
 from eql.benchmark.long_tail_sweep import (  # noqa: E402
-    LOSS_OPTS,
-    SIGMOID_LABELS,
     SIZES,
     Sweep,
     SweepError,
     evaluate_again,
+    records_gradients,
     run_sweep,
     with_rfs,
 )
 from eql.errors import report_user_errors  # noqa: E402
 
-DEFAULT_LOSSES = list(LOSS_OPTS)
+# the labels a run trains by default (any label of eql.benchmark.long_tail_sizes.loss_opts())
+DEFAULT_LOSSES = ["sigmoid_ce", "eql", "eqlv2", "softmax_ce", "seesaw", "sigmoid_ce_fed"]
 
 
 def argument_parser():
@@ -98,7 +98,7 @@ def write_gradient_picture(sweep: Sweep, path: str) -> str:
     series = []
     for label in sweep.labels:
         run_dir = sweep.run_dir(label, sweep.seeds[0])
-        if label.replace("_rfs", "") in SIGMOID_LABELS and os.path.isdir(run_dir):
+        if records_gradients(label) and os.path.isdir(run_dir):
             if os.path.isfile(os.path.join(run_dir, "gradient_stats.json")):
                 series += curves(load_stats(run_dir), label)
     if not series:

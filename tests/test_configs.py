@@ -7,6 +7,8 @@ import torch
 from common import REPO
 
 from eql.config import load_config
+from eql.modeling import loss_head_of
+from eql.modeling.losses import CLASSIFICATION_LOSS_REGISTRY, get_loss_entry
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CONFIGS = sorted(glob.glob(os.path.join(REPO, "configs", "**", "*.yaml"), recursive=True))
@@ -53,18 +55,29 @@ def test_configs_found():
 
 
 def _expected_loss(name):
-    prefixes = (
-        ("sigmoid_", "sigmoid_ce"),
-        ("eqlv2_", "eqlv2"),
-        ("efl_", "efl"),
-        ("seesaw", "seesaw"),
-        ("fed_", "sigmoid_ce"),
-        ("seql_", "seql"),
-    )
-    for prefix, loss in prefixes:
-        if name.startswith(prefix):
-            return loss
-    return {"focal": "focal"}.get(name.split("_")[0], "eql")
+    """The registered loss a config trains, read from its file name (its entry's config_names,
+    the longest that starts the name; quick schedules start with "synthetic_"); None when the name
+    names none (detectron2's own predictor, a base file, the benchmark's configs)."""
+    name = name[len("synthetic_") :] if name.startswith("synthetic_") else name
+    found = [
+        (len(prefix), loss)
+        for loss, entry in CLASSIFICATION_LOSS_REGISTRY
+        for prefix in entry.config_names
+        if name.startswith(prefix + "_")
+    ]
+    return max(found)[1] if found else None
+
+
+def test_config_names_name_their_loss():
+    assert _expected_loss("sigmoid_rfs_mask_rcnn_R_50_FPN_1x.yaml") == "sigmoid_ce"
+    assert _expected_loss("fed_mask_rcnn_R_50_FPN_1x.yaml") == "sigmoid_ce"
+    assert _expected_loss("eqlv2_mask_rcnn_R_50_FPN_1x.yaml") == "eqlv2"
+    assert _expected_loss("eql_fed_mask_rcnn_R_50_FPN_1x.yaml") == "eql"
+    assert _expected_loss("official_eql_rfs_mask_rcnn_R_50_FPN_1x.yaml") == "eql"
+    assert _expected_loss("softmax_mask_rcnn_R_50_FPN_1x.yaml") is None
+    assert _expected_loss("synthetic_efl_retinanet_R_18_FPN_instant_test.yaml") == "efl"
+    losses = {_expected_loss(os.path.basename(p)) for p in CONFIGS}
+    assert set(CLASSIFICATION_LOSS_REGISTRY.names()) <= losses, "a loss without a config"
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: os.path.relpath(p, REPO))
@@ -85,15 +98,22 @@ def test_config_parses_and_builds(path):
         cfg.MODEL.DEVICE = "cpu"
         model = build_model(cfg)
         assert model.sem_seg_head.seg_loss.num_classes == cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES
-        assert cfg.MODEL.EQL.LOSS == ("softmax_ce" if "softmax_ce" in path else "softmax_eql")
+        assert _expected_loss(os.path.basename(path)) in (None, cfg.MODEL.EQL.LOSS)
         return
     if "LVISv1" in path:
         assert num_classes == 1203 and cfg.DATASETS.TRAIN == ("lvis_v1_train",)
     if "LVISv0.5" in path:
         assert num_classes == 1230
     name = os.path.basename(path)
-    if "LVIS" in path and not name.startswith(("softmax_", "Base-")):
-        assert cfg.MODEL.EQL.LOSS == _expected_loss(name)
+    loss = _expected_loss(name)
+    if loss is not None:
+        assert cfg.MODEL.EQL.LOSS == loss
+        for key, value in get_loss_entry(loss).recipe:  # the loss's published recipe
+            node = cfg
+            for part in key.split("."):
+                node = node[part]
+            assert node == value, key
+    if "LVIS" in path and loss is not None:
         assert cfg.MODEL.EQL.EQL.LAMBDA == (0.0011 if "LVISv1" in path else 0.00177)
         rfs = "_rfs_" in name
         assert cfg.MODEL.ROI_BOX_HEAD.USE_FED_LOSS == ("fed_" in name)
@@ -107,8 +127,6 @@ def test_config_parses_and_builds(path):
                 "EQLCascadeROIHeads" if cascade else "EQLStandardROIHeads"
             )
             assert cfg.MODEL.ROI_HEADS.SCORE_THRESH_TEST == 0.0001
-        if name.startswith(("eqlv2", "seesaw", "seql")):
-            assert cfg.MODEL.EQL.PRIOR_PROB == 0.0  # as the official code; Seesaw: a softmax loss
     # the training sets (real LVIS, the default synthetic folder) are not here: give the loss a
     # uniform category-count file so that the model builds
     cfg.defrost()
@@ -119,13 +137,15 @@ def test_config_parses_and_builds(path):
         return
     predictors = model.roi_heads.box_predictor
     predictors = list(predictors) if isinstance(predictors, torch.nn.ModuleList) else [predictors]
-    extra = 2 if cfg.MODEL.EQL.LOSS == "seesaw" else 1  # Seesaw: 2 objectness logits
     for head in predictors:
-        assert head.cls_score.out_features == cfg.MODEL.ROI_HEADS.NUM_CLASSES + extra
-        if name.startswith("softmax_"):
+        if loss_head_of(cfg) is None:
             assert type(head).__name__ == "FastRCNNOutputLayers"  # detectron2's own
+            assert head.cls_score.out_features == cfg.MODEL.ROI_HEADS.NUM_CLASSES + 1
         else:
-            assert head.cls_loss.objectness == (cfg.MODEL.EQL.LOSS in ("eqlv2", "seesaw", "seql"))
+            assert isinstance(head.cls_loss, get_loss_entry(cfg.MODEL.EQL.LOSS).loss_class)
+            # C + 1 outputs as detectron2's, more when the loss reads more (Seesaw: C + 2)
+            expected = max(cfg.MODEL.ROI_HEADS.NUM_CLASSES + 1, head.cls_loss.num_logits)
+            assert head.cls_score.out_features == expected
             cosine = type(head.cls_score).__name__ == "CosineClassifier"
             assert cosine == (cfg.MODEL.EQL.CLASSIFIER == "cosine")
 

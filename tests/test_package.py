@@ -26,7 +26,7 @@ ALLOWED = {
     "eql.config": {"eql.errors", "eql.utils", "eql.modeling"},
     "eql.diagnostics": {"eql.errors", "eql.utils", "eql.losses", "eql.data", "eql.modeling"},
     "eql.model_zoo": {"eql.errors", "eql.utils", "eql.checkpoint", "eql.config"},
-    "eql.benchmark": {"eql.errors", "eql.utils", "eql.data", "eql.config"},
+    "eql.benchmark": {"eql.errors", "eql.utils", "eql.data", "eql.modeling", "eql.config"},
     "eql.engine": {
         "eql.errors",
         "eql.utils",

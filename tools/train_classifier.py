@@ -9,9 +9,10 @@ each loss on the same long-tailed set and prints top-1 accuracy overall and over
 
 CIFAR-10/100-LT are cut from a local python-format CIFAR copy (cifar-10-batches-py /
 cifar-100-python under --cifar-root) with n_i = n_max IR^(-i / (C - 1)); the generated set needs
-nothing. Losses: ce, seql (softmax EQL), softmax_eql (gradient-driven Softmax-EQL), seesaw,
-sigmoid_ce, sigmoid_eql, eqlv2; the frequency-based ones treat the classes with fewer than 20
-training images as the tail.
+nothing. Losses: every loss of eql.losses by its registered name (MODEL.EQL.LOSS's): softmax_ce,
+seql (softmax EQL), softmax_eql (gradient-driven Softmax-EQL), seesaw, sigmoid_ce, eql (sigmoid
+EQL), eqlv2, focal, efl (the old names ce and sigmoid_eql still work); the frequency-based ones
+treat the classes with fewer than 20 training images as the tail.
 """
 
 import argparse
@@ -21,7 +22,7 @@ import sys
 
 from eql.errors import UserError, report_user_errors
 
-DEFAULT_LOSSES = ["ce", "seql", "softmax_eql", "seesaw", "sigmoid_eql", "eqlv2"]
+DEFAULT_LOSSES = ["softmax_ce", "seql", "softmax_eql", "seesaw", "eql", "eqlv2"]
 
 
 def argument_parser():

@@ -8,8 +8,9 @@ from typing import Dict, List
 
 from ..config import load_config
 from ..errors import UserError
+from ..modeling.losses import CLASSIFICATION_LOSS_REGISTRY, ROI_HEAD
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 class SweepError(UserError):
@@ -71,29 +72,40 @@ SIZES = {
     ),
 }
 
-# Config options of each loss over the size's config (label -> opts). The labels are the ones
-# eql.benchmark.run_summary reads back from a run's config.yaml.
-LOSS_OPTS: Dict[str, List[str]] = {
-    "sigmoid_ce": ["MODEL.EQL.LOSS", "sigmoid_ce"],
-    "eql": ["MODEL.EQL.LOSS", "eql"],
-    "eqlv2": ["MODEL.EQL.LOSS", "eqlv2", "MODEL.EQL.PRIOR_PROB", "0.0"],
-    "softmax_ce": [  # detectron2's own predictor
+# detectron2's own softmax predictor, the baseline that is not an eql loss
+DETECTRON2_BASELINES: Dict[str, List[str]] = {
+    "softmax_ce": [
         "MODEL.ROI_HEADS.NAME",
         "StandardROIHeads",
         "MODEL.ROI_BOX_HEAD.USE_SIGMOID_CE",
         "False",
     ],
-    "seesaw": [
-        "MODEL.EQL.LOSS",
-        "seesaw",
-        "MODEL.EQL.PRIOR_PROB",
-        "0.0",
-        "MODEL.EQL.CLASSIFIER",
-        "cosine",
-    ],
-    "sigmoid_ce_fed": ["MODEL.EQL.LOSS", "sigmoid_ce", "MODEL.ROI_BOX_HEAD.USE_FED_LOSS", "True"],
 }
-SIGMOID_LABELS = ("sigmoid_ce", "eql", "eqlv2", "sigmoid_ce_fed")  # they record gradients
+
+
+def loss_opts() -> Dict[str, List[str]]:
+    """Config options of each loss label over the size's config (label -> opts), from the loss
+    registry: every loss of the ROI heads with its recipe (eql/modeling/losses/registry.py), with
+    "_fed" the federated loss for those that take it, and detectron2's softmax baseline. The
+    labels are the ones eql.benchmark.run_summary reads back from a run's config.yaml."""
+    opts = {}
+    for name, entry in sorted(CLASSIFICATION_LOSS_REGISTRY):
+        if ROI_HEAD not in entry.heads:
+            continue
+        opts[name] = ["MODEL.EQL.LOSS", name]
+        opts[name] += [item for key, value in entry.recipe for item in (key, str(value))]
+        if entry.federated:
+            opts[f"{name}_fed"] = opts[name] + ["MODEL.ROI_BOX_HEAD.USE_FED_LOSS", "True"]
+    opts.update(DETECTRON2_BASELINES)
+    return opts
+
+
+def records_gradients(label: str) -> bool:
+    """Whether the label's loss records gradient statistics (the sigmoid losses)."""
+    loss = label.replace("_rfs", "").replace("_fed", "")
+    return loss in CLASSIFICATION_LOSS_REGISTRY and CLASSIFICATION_LOSS_REGISTRY.get(loss).sigmoid
+
+
 # LVIS: RFS threshold 0.001 on ~100k images and the federated loss's 50 of 1,203 classes; the
 # benchmark keeps these as image and class counts: 100 images, and 50 / 1,203 of the classes.
 RFS_THRESHOLD_IMAGES = 100
@@ -110,13 +122,14 @@ def merged_config_digest(config: str) -> str:
 
 
 def variant_opts(label: str, size: SetSize) -> List[str]:
-    """The config options of a label: a loss of LOSS_OPTS, optionally with "_rfs" (repeat-factor
-    sampling at LVIS's threshold in images) inserted before "_fed" or appended."""
+    """The config options of a label: a loss of :func:`loss_opts`, optionally with "_rfs"
+    (repeat-factor sampling at LVIS's threshold in images) inserted before "_fed" or appended."""
     rfs = "_rfs" in label
     loss = label.replace("_rfs", "")
-    if loss not in LOSS_OPTS:
-        raise SweepError(f"--losses: unknown loss {label!r}; choose from {sorted(LOSS_OPTS)}")
-    opts = list(LOSS_OPTS[loss])
+    known = loss_opts()
+    if loss not in known:
+        raise SweepError(f"--losses: unknown loss {label!r}; choose from {sorted(known)}")
+    opts = list(known[loss])
     if loss.endswith("_fed"):
         num = max(1, round(FED_CLASS_FRACTION * size.num_classes))
         opts += ["MODEL.ROI_BOX_HEAD.FED_LOSS_NUM_CLASSES", str(num)]

@@ -24,14 +24,13 @@ from ..data.synthetic.lvis import generate_synthetic_lvis
 from ..utils.io import read_json, write_json_atomic
 from .long_tail_sizes import (  # noqa: F401  (re-exported: the sweep's vocabulary)
     FED_CLASS_FRACTION,
-    LOSS_OPTS,
     REPO,
     RFS_THRESHOLD_IMAGES,
-    SIGMOID_LABELS,
     SIZES,
     SetSize,
     SweepError,
     merged_config_digest,
+    records_gradients,
     variant_opts,
     with_rfs,
 )
@@ -94,7 +93,7 @@ class Sweep:
         opts += variant_opts(label, self.size)
         if self.max_iter:
             opts += ["SOLVER.MAX_ITER", str(self.max_iter)]
-        if self.gradient_stats and label.replace("_rfs", "") in SIGMOID_LABELS:
+        if self.gradient_stats and records_gradients(label):
             # written after the last iteration (and every PERIOD before it)
             opts += ["MODEL.EQL.GRADIENT_STATS.PERIOD", str(self.max_iter or 10**9)]
         opts += list(self.extra_opts)

@@ -1,42 +1,36 @@
-"""The losses of tools/train_classifier.py, built from the training set's class counts: softmax CE,
-softmax EQL, the gradient-driven Softmax-EQL, Seesaw, and the sigmoid losses (CE, EQL, EQLv2)
-for comparison. Image classification has no background: every loss reads C logits."""
+"""The losses of tools/train_classifier.py: every loss of eql.losses (``eql.losses.LOSSES``, by its
+registered name), each built for image classification from the training set's class counts by its
+class's ``for_classification`` (no background: C logits; the frequency-based losses treat the
+classes with fewer than ``TAIL_IMAGES`` training images as the tail)."""
 
-from typing import Callable, Dict, Sequence
-
-import torch
+from typing import Iterator, Mapping, Sequence
 
 from ..errors import UserError
-from ..losses import (
-    EQLv2,
-    GradientSoftmaxEQL,
-    SeesawLoss,
-    SigmoidCrossEntropy,
-    SigmoidEQL,
-    SoftmaxCrossEntropy,
-    SoftmaxEQL,
-)
-from ..losses.base import ClassificationLoss
+from ..losses import LOSSES, ClassificationLoss
+from ..losses.suppression import TAIL_IMAGES, tail_suppression  # noqa: F401  (re-exported)
 
-# tail classes of the frequency-based losses: fewer than this many training images (few-shot)
-TAIL_IMAGES = 20
+# names the tool used before it took the registered names
+OLD_NAMES = {"ce": "softmax_ce", "sigmoid_eql": "eql"}
 
 
-def tail_suppression(train_counts: Sequence[int], tail_images: int = TAIL_IMAGES) -> torch.Tensor:
-    """T(f) of the threshold form: 1 for the classes with fewer than ``tail_images`` training
-    images (lambda = tail_images / number of training images), else 0."""
-    return (torch.tensor(list(train_counts)) < tail_images).float()
+class _ClassificationLosses(Mapping):
+    """name -> factory(train_counts) for every registered loss (and the old names), read from the
+    registry when asked, so that a loss registered later is listed too."""
+
+    def __getitem__(self, name: str):
+        return LOSSES[OLD_NAMES.get(name, name)].for_classification
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(sorted(LOSSES))
+
+    def __len__(self) -> int:
+        return len(LOSSES)
+
+    def __contains__(self, name) -> bool:
+        return OLD_NAMES.get(name, name) in LOSSES
 
 
-CLASSIFICATION_LOSSES: Dict[str, Callable[[Sequence[int]], ClassificationLoss]] = {
-    "ce": lambda counts: SoftmaxCrossEntropy(len(counts)),
-    "seql": lambda counts: SoftmaxEQL(tail_suppression(counts), gamma=0.9),
-    "softmax_eql": lambda counts: GradientSoftmaxEQL(len(counts)),
-    "seesaw": lambda counts: SeesawLoss(len(counts), objectness=False),
-    "sigmoid_ce": lambda counts: SigmoidCrossEntropy(len(counts)),
-    "sigmoid_eql": lambda counts: SigmoidEQL(tail_suppression(counts), use_image_labels=False),
-    "eqlv2": lambda counts: EQLv2(len(counts), objectness=False),
-}
+CLASSIFICATION_LOSSES = _ClassificationLosses()
 
 
 def build_classification_loss(name: str, train_counts: Sequence[int]) -> ClassificationLoss:

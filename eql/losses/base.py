@@ -22,7 +22,7 @@ magnitudes (:meth:`ClassificationLoss.record_gradients`).
 
 import logging
 from contextlib import contextmanager
-from typing import Optional, Tuple
+from typing import Optional, Sequence, Tuple
 
 import torch
 from torch import nn
@@ -188,6 +188,13 @@ class ClassificationLoss(Float32Statistics):
         self.num_classes = num_classes
         self.gradient_record: Optional[GradientRecord] = None
         self.finite_logits = True  # of the last step (check_inputs)
+
+    @classmethod
+    def for_classification(cls, train_counts: Sequence[int]) -> "ClassificationLoss":
+        """The loss for image classification (C logits, no background), built from the training
+        set's image count per class (eql.classification, tools/train_classifier.py); a loss
+        whose constructor needs more than the class count overrides it."""
+        return cls(len(train_counts))
 
     @property
     def num_logits(self) -> int:

@@ -15,8 +15,8 @@ import torch
 import torch.nn.functional as F
 
 from .base import autocast_disabled, check_labels
-from .gradient_softmax_eql import GradientSoftmaxEQL
 from .softmax_ce import SoftmaxCrossEntropy
+from .softmax_eql import GradientSoftmaxEQL
 
 
 class _DenseSoftmaxCE(torch.autograd.Function):

@@ -27,6 +27,7 @@ import torch
 from .base import RATIO_EPS, ClassificationLoss, compute_dtype
 from .context import LossContext
 from .focal import focal_loss_with_statistics
+from .registry import register_loss
 
 
 def efl_focusing(
@@ -37,6 +38,7 @@ def efl_focusing(
     return gamma, gamma / gamma_b
 
 
+@register_loss("efl")
 class EqualizedFocalLoss(ClassificationLoss):
     """EFL as a stateful module (see the module docstring). Logits (N, C), gt_classes in [0, C]
     (C = background); the normaliser comes from the context (RetinaNet: its running average of

@@ -28,6 +28,7 @@ import torch.nn.functional as F
 
 from .base import RATIO_EPS, ClassificationLoss, autocast_disabled, compute_dtype
 from .context import LossContext
+from .registry import register_loss
 
 INITIAL_RATIO = 100.0
 
@@ -111,6 +112,7 @@ def eqlv2_loss(
         )
 
 
+@register_loss("eqlv2")
 class EQLv2(ClassificationLoss):
     """EQLv2 as a stateful module (see the module docstring).
 
@@ -119,6 +121,10 @@ class EQLv2(ClassificationLoss):
     """
 
     num_extra_logits = 1
+
+    @classmethod
+    def for_classification(cls, train_counts):
+        return cls(len(train_counts), objectness=False)
 
     def __init__(
         self,

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 
 from .base import ClassificationLoss, autocast_disabled, compute_dtype
 from .context import LossContext
+from .registry import register_loss
 
 
 def _alpha_pair(alpha: float) -> Tuple[float, float]:
@@ -116,6 +117,7 @@ def sigmoid_focal_loss(
     ]
 
 
+@register_loss("focal")
 class SigmoidFocalLoss(ClassificationLoss):
     """The focal loss baseline of RetinaNet (detectron2's numerics): sum / normaliser, the
     normaliser from the context (RetinaNet: its running average of positive anchors), else N."""

@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from .base import ClassificationLoss, autocast_disabled, compute_dtype
 from .context import LossContext
 from .distributed import all_reduce_sum
+from .registry import register_loss
 
 
 def seesaw_weights(
@@ -53,12 +54,17 @@ def seesaw_weights(
     return weights
 
 
+@register_loss("seesaw")
 class SeesawLoss(ClassificationLoss):
     """The Seesaw loss as a module (see the module docstring). Logits (N, C + 2); gt_classes in
     [0, C] (C: background). Buffer ``cum_samples`` (C + 1,) fp32, in ``state_dict``."""
 
     sigmoid = False
     state_buffers = ("cum_samples",)
+
+    @classmethod
+    def for_classification(cls, train_counts):
+        return cls(len(train_counts), objectness=False)
 
     def __init__(
         self,

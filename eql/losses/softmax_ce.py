@@ -8,8 +8,10 @@ import torch.nn.functional as F
 
 from .base import ClassificationLoss
 from .context import LossContext
+from .registry import register_loss
 
 
+@register_loss("softmax_ce")
 class SoftmaxCrossEntropy(ClassificationLoss):
     """sum_i -log softmax(z_i)[y_i] / normalizer (default N)."""
 

@@ -1,17 +1,21 @@
-"""Softmax Equalization Loss (Tan et al., CVPR 2020, section 3.3 "Extend to Image
-Classification"):
+"""Gradient-driven Softmax Equalization Loss ("The Equalization Losses", arXiv 2210.05566, for
+long-tailed image classification and semantic segmentation), with the numerics of the official
+code (ModelTC/United-Perception, ``up/tasks/cls/models/losses/cls_loss.py``, ``softmax_eql``):
 
-    p_j = exp(z_j) / sum_k w_k exp(z_k),   w_k = 1 - beta T(f_k) (1 - y_k),   L = -log p_y
+    z'_ij = z_ij + tau (1 - y_ij) log(I_j / I_y_i),   L = (1/N) sum_i CE(z'_i, y_i)
 
-beta is drawn for every (row, class) from a Bernoulli of probability gamma (0.9: the value public
-re-implementations use; the paper's Table 7 ablates it; only the draws of suppressed classes of
-foreground rows matter, and only those are made), T(f) is EQL's suppression strength of a
-class of training frequency f (eql/losses/suppression.py). Computed as a cross-entropy of the
-logits z + log w (a suppressed class drops out of the denominator).
+where I is an indicator accumulated from the gradients of the loss with respect to the logits
+(what autograd computes), clamped at eps = 1e-4:
 
-In a detector's ROI head (``background=True``): C + 1 logits with the background last, as
-detectron2's softmax predictor; the background is never suppressed, and only foreground proposals
-suppress (E(r) of the sigmoid EQL; background proposals keep every class in their denominator).
+    indicator "pos":          I_j = pos_j    (summed |d L / d z_ij| over the rows of class j)
+    indicator "neg":          I_j = neg_j    (... over the rows of the other classes)
+    indicator "pos_and_neg":  I_j = g_j + neg_j, g_j = pos_j / (neg_j + 1e-10) (the official code's
+                              expression, kept as is)
+
+Statistics are summed across processes and updated after each forward (the official code collects
+them with a backward hook), in the fp32 buffers ``pos_grad``, ``neg_grad``, ``pos_neg``. At the
+start I = 0 everywhere: the loss is the plain softmax cross-entropy. The gradient comes in closed
+form: (softmax(z') - y) / N.
 """
 
 from typing import Optional
@@ -19,152 +23,78 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 
-from .base import ClassificationLoss, autocast_disabled, compute_dtype
+from .base import RATIO_EPS, ClassificationLoss, autocast_disabled, compute_dtype
 from .context import LossContext
+from .registry import register_loss
+
+INDICATORS = ("pos", "neg", "pos_and_neg")
 
 
-def softmax_eql_weights(
-    gt_classes: torch.Tensor,
-    suppression: torch.Tensor,
-    beta: torch.Tensor,
-    num_logits: int,
-    exempt: Optional[torch.Tensor] = None,
-) -> torch.Tensor:
-    """w (N, num_logits) = 1 - beta T (1 - y) on the C class columns of foreground rows, 1
-    elsewhere (background column, background rows, ``exempt`` classes). ``beta`` (N, C) in
-    {0, 1}."""
-    n, c = gt_classes.shape[0], suppression.numel()
-    w = torch.ones(n, num_logits, dtype=suppression.dtype, device=suppression.device)
-    fg = gt_classes < c
-    suppressed = beta.to(suppression.dtype) * suppression[None, :] * fg[:, None]
-    w[:, :c] -= suppressed
-    rows = fg.nonzero().squeeze(1)
-    w[rows, gt_classes[rows]] = 1.0  # y_k = 1
-    if exempt is not None:
-        w[:, :c] = w[:, :c].masked_fill(exempt, 1.0)
-    return w
+def logit_shift(indicator: torch.Tensor, gt_classes: torch.Tensor, tau: float, eps: float):
+    """(N, C): tau log(I_j / I_y) off target, 0 on target (I clamped at eps)."""
+    i = indicator.clamp(min=eps)
+    shift = tau * (torch.log(i)[None, :] - torch.log(i)[gt_classes][:, None])
+    return shift.scatter(1, gt_classes[:, None], 0.0)
 
 
-class _MaskedSoftmaxCE(torch.autograd.Function):
-    """sum_i -log softmax(z_i over the classes not dropped)[y_i] / normalizer; the softmax is
-    built in place in the masked copy of the logits (one N x C buffer, as detectron2's CE)."""
-
-    @staticmethod
-    def forward(ctx, logits, targets, drop, normalizer):
-        rows = torch.arange(logits.shape[0], device=logits.device)
-        p = logits.masked_fill(drop, float("-inf"))
-        top = p.max(dim=1, keepdim=True).values
-        p.sub_(top).exp_()
-        total = p.sum(dim=1, keepdim=True)
-        loss = (total.log() + top)[:, 0] - logits[rows, targets]
-        p.div_(total)
-        ctx.save_for_backward(p, targets)
-        ctx.normalizer = normalizer
-        return loss.sum() / normalizer
-
-    @staticmethod
-    def backward(ctx, grad_loss):
-        p, targets = ctx.saved_tensors
-        grad = p.clone()
-        grad[torch.arange(p.shape[0], device=p.device), targets] -= 1.0
-        return grad.mul_(grad_loss / ctx.normalizer), None, None, None
-
-
-def softmax_eql_loss(
-    logits: torch.Tensor,
-    gt_classes: torch.Tensor,
-    suppression: torch.Tensor,
-    beta: torch.Tensor,
-    exempt: Optional[torch.Tensor] = None,
-    normalizer=None,
-) -> torch.Tensor:
-    """-log p_y summed over rows / ``normalizer`` (default N), with the weights of
-    :func:`softmax_eql_weights`. With a 0/1 suppression (the threshold form) the suppressed
-    logits are set to -inf (one pass); otherwise log w is added."""
-    n = logits.shape[0]
-    if n == 0:
-        return logits.sum() * 0.0
-    z = logits.to(compute_dtype(logits))
-    c = suppression.numel()
-    with autocast_disabled(z.device):
-        if bool(((suppression == 0) | (suppression == 1)).all()):
-            fg = gt_classes < c
-            drop = beta.bool() & (suppression > 0)[None, :] & fg[:, None]
-            rows = fg.nonzero().squeeze(1)
-            drop[rows, gt_classes[rows]] = False
-            if exempt is not None:
-                drop &= ~exempt
-            if z.shape[1] > c:  # the background column is never dropped
-                drop = torch.cat([drop, drop.new_zeros(n, z.shape[1] - c)], dim=1)
-            return _MaskedSoftmaxCE.apply(
-                z, gt_classes, drop, n if normalizer is None else normalizer
-            )
-        w = softmax_eql_weights(gt_classes, suppression.to(z.dtype), beta, z.shape[1], exempt)
-        adjusted = z + torch.log(w)  # -inf where a class is suppressed
-        loss = F.cross_entropy(adjusted, gt_classes, reduction="sum")
-    return loss / (n if normalizer is None else normalizer)
-
-
-class SoftmaxEQL(ClassificationLoss):
-    """Softmax EQL as a module (see the module docstring).
-
-    Args:
-        suppression (C,): T(f_j) of every class (a non-persistent buffer, rebuilt from the
-            training statistics).
-        gamma: probability that beta = 1.
-        background: C + 1 logits with a background class (a detector's ROI head), else C.
-        use_image_labels: LVIS image-level rule, as sigmoid EQL: classes of a row's image's
-            positive and negative sets are not suppressed.
-    """
+@register_loss("softmax_eql")
+class GradientSoftmaxEQL(ClassificationLoss):
+    """Softmax-EQL as a stateful module (see the module docstring). Logits (N, C), gt_classes in
+    [0, C); rows to ignore (segmentation's ignore label) are left out by the caller."""
 
     sigmoid = False
+    background = False  # classes [0, C), no background
 
     def __init__(
-        self,
-        suppression: torch.Tensor,
-        gamma: float = 0.9,
-        background: bool = False,
-        use_image_labels: bool = False,
+        self, num_classes: int, indicator: str = "pos", tau: float = 1.0, eps: float = 1e-4
     ):
-        suppression = torch.as_tensor(suppression, dtype=torch.float32)
-        if suppression.dim() != 1 or (suppression.numel() and suppression.max() > 1):
-            raise ValueError("suppression must be (C,) with values in [0, 1]")
-        if not 0 <= gamma <= 1:
-            raise ValueError(f"gamma must be in [0, 1], got {gamma}")
-        super().__init__(suppression.numel())
-        self.register_buffer("suppression", suppression, persistent=False)
-        self.gamma = float(gamma)
-        self.num_extra_logits = int(background)
-        self.background = bool(background)  # label C (background) only with its logit
-        self.use_image_labels = use_image_labels
+        super().__init__(num_classes)
+        if indicator not in INDICATORS:
+            raise ValueError(f"indicator must be one of {INDICATORS}, got {indicator!r}")
+        self.indicator, self.tau, self.eps = indicator, float(tau), float(eps)
+        self.register_gradient_statistics(initial_ratio=1.0)
 
-    def draw_beta(self, gt_classes: torch.Tensor) -> torch.Tensor:
-        """beta (N, C) bool, Bernoulli(gamma) where it matters — the suppressed classes of the
-        foreground rows (elsewhere False: the weight is 1 whatever beta is); one uniform draw per
-        (foreground row, suppressed class) from torch's RNG."""
-        n, c = gt_classes.shape[0], self.num_classes
-        beta = torch.zeros(n, c, dtype=torch.bool, device=gt_classes.device)
-        rows = (gt_classes < c).nonzero().squeeze(1)
-        cols = (self.suppression > 0).nonzero().squeeze(1)
-        if rows.numel() and cols.numel():
-            draw = torch.rand(rows.numel(), cols.numel(), device=gt_classes.device) < self.gamma
-            beta[rows[:, None], cols[None, :]] = draw
-        return beta
+    def current_indicator(self) -> torch.Tensor:
+        if self.indicator == "pos":
+            return self.pos_grad
+        if self.indicator == "neg":
+            return self.neg_grad
+        return self.pos_neg + self.neg_grad
 
     def forward(self, logits, gt_classes, context: Optional[LossContext] = None):
         self.check_inputs(logits, gt_classes)
-        context = context or LossContext()
-        beta = self.draw_beta(gt_classes)
-        exempt = context.image_class_mask(self.num_classes) if self.use_image_labels else None
-        return softmax_eql_loss(
-            logits, gt_classes, self.suppression, beta, exempt, context.normalizer
-        )
+        n = logits.shape[0]
+        normalizer = (context or LossContext()).normalizer_for(n)
+        if n == 0:
+            self.update_statistics(*([torch.zeros(self.num_classes, device=logits.device)] * 2), 0)
+            return logits.sum() * 0.0
+        z = logits.to(compute_dtype(logits))
+        with autocast_disabled(z.device):
+            shift = logit_shift(
+                self.current_indicator().to(z.dtype), gt_classes, self.tau, self.eps
+            )
+            adjusted = z + shift
+            loss = F.cross_entropy(adjusted, gt_classes, reduction="sum") / normalizer
+            with torch.no_grad():  # d L / d z = (softmax(z') - y) / normalizer
+                grad = F.softmax(adjusted.detach(), dim=1)
+                rows = torch.arange(n, device=z.device)
+                on_target = 1.0 - grad[rows, gt_classes]
+                grad[rows, gt_classes] = 0
+                neg = grad.sum(0) / normalizer
+                pos = torch.zeros_like(neg).index_add_(0, gt_classes, on_target) / normalizer
+        self.update_statistics(pos, neg, n)
+        return loss
+
+    @torch.no_grad()
+    def update_statistics(self, pos: torch.Tensor, neg: torch.Tensor, num_rows: int) -> None:
+        if self.accumulate_gradient_statistics(pos, neg, num_rows):
+            self.pos_neg = self.pos_grad / (self.neg_grad + RATIO_EPS)
 
     def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
-        return F.softmax(logits.float(), dim=1)[:, : self.num_classes]
+        return F.softmax(logits.float(), dim=1)
 
     def extra_repr(self) -> str:
         return (
-            f"num_classes={self.num_classes}, gamma={self.gamma}, "
-            f"background={bool(self.num_extra_logits)}, tail={int((self.suppression > 0).sum())}"
+            f"num_classes={self.num_classes}, indicator={self.indicator!r}, tau={self.tau}, "
+            f"eps={self.eps}"
         )

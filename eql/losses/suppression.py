@@ -15,10 +15,12 @@ threshold cuts.
 """
 
 import math
-from typing import Callable, Dict
+from typing import Callable, Dict, Sequence
 
 import torch
 
+# image classification (eql.classification): tail classes are those with fewer training images
+TAIL_IMAGES = 20
 GOMPERTZ_DEFAULT_B = 20.0
 GOMPERTZ_DEFAULT_C = math.log(GOMPERTZ_DEFAULT_B / math.log(2.0))
 
@@ -59,3 +61,9 @@ def suppression_strength(frequency: torch.Tensor, name: str, lam: float, **param
     if lam <= 0:
         raise ValueError(f"lambda must be > 0, got {lam}")
     return SUPPRESSION_FUNCTIONS[name](frequency, lam, **params)
+
+
+def tail_suppression(train_counts: Sequence[int], tail_images: int = TAIL_IMAGES) -> torch.Tensor:
+    """T(f) of the threshold form for image classification: 1 for the classes with fewer than
+    ``tail_images`` training images (lambda = tail_images / number of training images), else 0."""
+    return (torch.tensor(list(train_counts)) < tail_images).float()

@@ -1,15 +1,10 @@
-"""The classification losses selectable with MODEL.EQL.LOSS (one file each, registered)."""
+"""The classification losses selectable with MODEL.EQL.LOSS: each loss's entry is the file of its
+name in this folder, found and imported here (registration), so that adding a loss touches no
+list (docs/adding_a_loss.md)."""
 
-from . import (  # noqa: F401  (registration)
-    efl,
-    eqlv2,
-    focal,
-    seesaw,
-    sigmoid_ce,
-    sigmoid_eql,
-    softmax_eql,
-    softmax_seg,
-)
+import importlib
+import pkgutil
+
 from .registry import (
     CLASSIFICATION_LOSS_REGISTRY,
     DENSE_HEAD,
@@ -21,5 +16,10 @@ from .registry import (
     check_head,
     get_loss_entry,
 )
-from .sigmoid_eql import eql_lambda, suppression_from_config
 from .statistics import train_set_image_counts, training_category_stats
+
+# every module of the folder (the entries, and the helpers they share)
+MODULES = tuple(
+    importlib.import_module(f"{__name__}.{module.name}")
+    for module in pkgutil.iter_modules(__path__)
+)

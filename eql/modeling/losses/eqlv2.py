@@ -15,6 +15,7 @@ class EQLv2Entry(LossEntry):
     name = "eqlv2"
     config_node = "EQLV2"
     heads = (ROI_HEAD,)
+    recipe = (("MODEL.EQL.PRIOR_PROB", 0.0),)  # zero class biases, as the official code
     summary = "q_j, r_j from the accumulated positive/negative gradient ratio; objectness logit"
 
     keys = (

@@ -1,10 +1,12 @@
 """The registry of classification losses: ``MODEL.EQL.LOSS`` names one entry.
 
-A loss is one file in this package: a :class:`LossEntry` subclass registered with
+A loss's entry is the file of its name in this package (found and imported by
+``eql/modeling/losses/__init__.py``): a :class:`LossEntry` subclass registered with
 ``@CLASSIFICATION_LOSS_REGISTRY.register()``, which names the loss, declares where it works and
 its config keys (the node ``MODEL.EQL.<config_node>``: type, allowed values, default, meaning)
-and builds the pure-torch loss module (eql/losses). Import the file in
-``eql/modeling/losses/__init__.py``.
+and builds the pure-torch loss module, the class registered under the same name in eql/losses
+(``@register_loss``), from which the entry takes what the loss is (``sigmoid``). The config node
+and the checks of the keys' values are made from ``keys``. docs/adding_a_loss.md walks through it.
 """
 
 import logging
@@ -13,7 +15,7 @@ from typing import List, Tuple
 from detectron2.utils.registry import Registry
 
 from ...errors import ConfigError
-from ...losses import ClassificationLoss
+from ...losses import LOSSES, ClassificationLoss
 from ...utils.config_keys import Key, check_keys
 from ..heads import DENSE_HEAD, HEAD_KINDS, ROI_HEAD, SEMSEG_HEAD  # noqa: F401  (re-exported)
 
@@ -26,13 +28,20 @@ class LossEntry:
     allowed values, default, what it is), from which its node ``MODEL.EQL.<config_node>`` and the
     checks of its values are made; :meth:`validate` adds checks that involve other keys."""
 
-    name: str = ""  # the value of MODEL.EQL.LOSS
+    name: str = ""  # the value of MODEL.EQL.LOSS, the name of its loss class in eql.losses
     config_node: str = ""  # its keys live in MODEL.EQL.<config_node>; "" when it has none
     keys: Tuple[Key, ...] = ()  # its keys, names relative to the node
-    heads: Tuple[str, ...] = ()  # ROI_HEAD and / or DENSE_HEAD
-    sigmoid: bool = True  # per-class sigmoid scores (False: a softmax)
+    heads: Tuple[str, ...] = ()  # ROI_HEAD, DENSE_HEAD and / or SEMSEG_HEAD
     federated: bool = False  # works with detectron2's MODEL.ROI_BOX_HEAD.USE_FED_LOSS
+    # (full key, value) of its published recipe that differ from eql's defaults: its configs set
+    # them (tests/test_configs.py) and so does the long-tail benchmark
+    recipe: Tuple[Tuple[str, object], ...] = ()
+    # the names its config files in configs/ start with (default: its name)
+    config_names: Tuple[str, ...] = ()
     summary: str = ""  # one line for listings
+    # set when registered, from the loss class of the same name (eql.losses.LOSSES)
+    loss_class: type = ClassificationLoss
+    sigmoid: bool = True  # per-class sigmoid scores (False: a softmax)
 
     @classmethod
     def add_config(cls, node) -> None:
@@ -70,6 +79,17 @@ class LossRegistry(Registry):
     def _do_register(self, name, obj) -> None:
         if not getattr(obj, "name", ""):
             raise ValueError(f"{obj!r} has no loss name")
+        if obj.name not in LOSSES:
+            raise ValueError(
+                f"{obj.__qualname__}: no loss class named {obj.name!r} in eql.losses; register "
+                f"it with @register_loss({obj.name!r}) and import it before its entry"
+            )
+        if "sigmoid" in vars(obj) or "loss_class" in vars(obj):
+            raise ValueError(f"{obj.__qualname__}: 'sigmoid' comes from the loss class")
+        obj.loss_class = LOSSES[obj.name]
+        obj.sigmoid = obj.loss_class.sigmoid
+        if not obj.config_names:
+            obj.config_names = (obj.name,)
         super()._do_register(obj.name, obj)
 
     def names(self) -> List[str]:

@@ -15,7 +15,7 @@ class SeesawLossEntry(LossEntry):
     name = "seesaw"
     config_node = "SEESAW"
     heads = (ROI_HEAD,)
-    sigmoid = False
+    recipe = (("MODEL.EQL.PRIOR_PROB", 0.0), ("MODEL.EQL.CLASSIFIER", "cosine"))
     summary = "softmax CE with non-target logits + log((N_j/N_i)^p (s_j/s_i)^q); objectness softmax"
 
     keys = (

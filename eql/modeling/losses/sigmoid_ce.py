@@ -10,6 +10,7 @@ class SigmoidCrossEntropyEntry(LossEntry):
     name = "sigmoid_ce"
     heads = (ROI_HEAD,)
     federated = True
+    config_names = ("sigmoid", "fed")
     summary = "sum_ij BCE(z_ij, y_ij) / N over the C class logits"
 
     @classmethod

@@ -1,57 +1,47 @@
-"""MODEL.EQL.LOSS "seql": softmax Equalization Loss (Tan et al., CVPR 2020, section 3.3) in the ROI
-heads: C + 1 softmax logits (background last, never suppressed); its key is MODEL.EQL.SEQL.GAMMA,
-the suppression T(f) and the image-level rule are those of MODEL.EQL.EQL."""
+"""MODEL.EQL.LOSS "softmax_eql": the gradient-driven Softmax-EQL of "The Equalization Losses"
+(Tan et al., TPAMI 2023) for semantic segmentation (EQLSemSegFPNHead); its keys are
+MODEL.EQL.SOFTMAX_EQL.*."""
 
 import logging
 
-import torch
-
-from ...losses import SoftmaxEQL
+from ...losses import GradientSoftmaxEQL
+from ...losses.softmax_eql import INDICATORS
 from ...utils.config_keys import Key
-from .registry import (
-    CLASSIFICATION_LOSS_REGISTRY,
-    INFERENCE_ONLY,
-    ROI_HEAD,
-    InferenceOnlyLoss,
-    LossEntry,
-)
-from .sigmoid_eql import suppression_from_config
+from .registry import CLASSIFICATION_LOSS_REGISTRY, SEMSEG_HEAD, LossEntry
 
 logger = logging.getLogger(__name__)
 
 
 @CLASSIFICATION_LOSS_REGISTRY.register()
-class SoftmaxEQLEntry(LossEntry):
-    name = "seql"
-    config_node = "SEQL"
-    heads = (ROI_HEAD,)
-    sigmoid = False
-    summary = (
-        "p_j = e^z_j / sum_k w_k e^z_k, w_k = 1 - beta T(f_k)(1 - y_k), beta ~ Bernoulli(gamma)"
-    )
+class GradientSoftmaxEQLEntry(LossEntry):
+    name = "softmax_eql"
+    config_node = "SOFTMAX_EQL"
+    heads = (SEMSEG_HEAD,)
+    summary = "softmax CE with non-target logits + tau log(I_j / I_y), I accumulated gradients"
 
     keys = (
         Key(
-            "GAMMA",
-            float,
-            "[0, 1]",
-            "probability that a tail class is left out of a foreground proposal's softmax "
-            "denominator (beta ~ Bernoulli(gamma) per proposal and class; 0.9, the value of "
-            "public re-implementations); T(f) and the image-level rule: MODEL.EQL.EQL",
-            default=0.9,
+            "INDICATOR",
+            str,
+            tuple(INDICATORS),
+            "which accumulated gradient is the indicator I (official: pos)",
+            default="pos",
         ),
+        Key(
+            "TAU",
+            float,
+            ">= 0",
+            "tau: the non-target logits move by tau log(I_j / I_y) (official: 1.0)",
+            default=1.0,
+        ),
+        Key("EPS", float, "> 0", "smallest indicator value (official: 1e-4)", default=1e-4),
     )
 
     @classmethod
     def build(cls, cfg, num_classes):
-        if cfg.MODEL.EQL.FREQUENCY_SOURCE == "none":
-            neutral = SoftmaxEQL(torch.zeros(num_classes), background=True)
-            return InferenceOnlyLoss(neutral, INFERENCE_ONLY.format(cls.name))
-        gamma = cls.node(cfg).GAMMA
-        logger.info(f"softmax EQL: gamma = {gamma} (background never suppressed)")
-        return SoftmaxEQL(
-            suppression_from_config(cfg, num_classes),
-            gamma,
-            background=True,
-            use_image_labels=cfg.MODEL.EQL.EQL.USE_IMAGE_LEVEL_LABELS,
+        node = cls.node(cfg)
+        logger.info(
+            f"Softmax-EQL: indicator {node.INDICATOR}, tau = {node.TAU}, eps = {node.EPS} "
+            f"({num_classes} classes)"
         )
+        return GradientSoftmaxEQL(num_classes, node.INDICATOR, node.TAU, node.EPS)

@@ -27,6 +27,7 @@ class SigmoidEQLEntry(LossEntry):
     config_node = "EQL"
     heads = (ROI_HEAD,)
     federated = True
+    config_names = ("eql", "official_eql")
     summary = "w_ij = 1 - E(r_i) T(f_j) (1 - y_ij): tail negatives dropped for foreground rows"
 
     keys = (

@@ -1,16 +1,7 @@
-"""Sigmoid Equalization Loss (Tan et al., "Equalization Loss for Long-Tailed Object
-Recognition", CVPR 2020), eq. (7):
-
-    L = (1/N) sum_i sum_j w_ij * BCE(z_ij, y_ij),
-    w_ij = 1 - E(r_i) * T(f_j) * (1 - y_ij)
-
-with E(r) = 1 for a foreground proposal and 0 for background, f_j the fraction of training images
-that contain class j and T the suppression strength (eql/losses/suppression.py). On LVIS, classes
-in an image's positive set or its ``neg_category_ids`` keep w = 1 (paper section 4.2): pass them
-as ``exempt``.
-
-Pure torch (no detectron2). The gradient is computed in closed form, (sigmoid(z) - y) * w / N,
-which is what makes this as fast as a plain sigmoid cross-entropy.
+"""The sigmoid cross-entropy baseline, sum_ij w_ij BCE(z_ij, y_ij) / N over the C class logits
+(detectron2's ``USE_SIGMOID_CE``), and the weighted form the sigmoid losses share (EQL,
+eql/losses/eql.py; the federated loss). Pure torch. The gradient is computed in closed form,
+(sigmoid(z) - y) * w / N.
 """
 
 from typing import Optional
@@ -21,30 +12,7 @@ import torch.nn.functional as F
 from .base import ClassificationLoss, autocast_disabled, compute_dtype
 from .context import LossContext
 from .federated import FederatedSampler
-
-
-def eql_weights(
-    gt_classes: torch.Tensor,
-    suppression: torch.Tensor,
-    exempt: Optional[torch.Tensor] = None,
-) -> torch.Tensor:
-    """w_ij = 1 - E(r_i) T(f_j) (1 - y_ij), and 1 where ``exempt``.
-
-    Args:
-        gt_classes (N,): class of each proposal in [0, C]; C is background.
-        suppression (C,): T(f_j) in [0, 1].
-        exempt (N, C) bool or None: classes never suppressed for that proposal.
-    Returns:
-        (N, C) float weights.
-    """
-    num_classes = suppression.numel()
-    is_fg = gt_classes < num_classes  # E(r)
-    w = 1.0 - is_fg[:, None].to(suppression.dtype) * suppression[None, :]
-    fg_rows = is_fg.nonzero().squeeze(1)
-    w[fg_rows, gt_classes[fg_rows]] = 1.0  # y_ij = 1
-    if exempt is not None:
-        w = w.masked_fill(exempt, 1.0)
-    return w
+from .registry import register_loss
 
 
 class _WeightedSigmoidCE(torch.autograd.Function):
@@ -85,18 +53,6 @@ def weighted_sigmoid_cross_entropy(
         return _WeightedSigmoidCE.apply(z, gt_classes, weights.to(z.dtype))
 
 
-def sigmoid_eql_loss(
-    logits: torch.Tensor,
-    gt_classes: torch.Tensor,
-    suppression: torch.Tensor,
-    exempt: Optional[torch.Tensor] = None,
-) -> torch.Tensor:
-    """EQL, eq. (7). logits (N, C), gt_classes (N,) in [0, C] (C = background), suppression (C,)
-    = T(f_j), exempt (N, C) bool or None. Returns a scalar."""
-    weights = eql_weights(gt_classes, suppression.to(compute_dtype(logits)), exempt)
-    return weighted_sigmoid_cross_entropy(logits, gt_classes, weights)
-
-
 def sigmoid_ce_gradient(
     logits: torch.Tensor, gt_classes: torch.Tensor, weights: Optional[torch.Tensor], normalizer
 ) -> torch.Tensor:
@@ -110,7 +66,7 @@ def sigmoid_ce_gradient(
     return grad.div_(normalizer)
 
 
-class _WeightedSigmoidLoss(ClassificationLoss):
+class WeightedSigmoidLoss(ClassificationLoss):
     """A sum_ij w_ij BCE(z_ij, y_ij) / N loss, optionally federated: with a
     :class:`~eql.losses.federated.FederatedSampler`, only the classes it keeps in a batch count
     (w_ij times that batch's class mask)."""
@@ -119,7 +75,7 @@ class _WeightedSigmoidLoss(ClassificationLoss):
         super().__init__(num_classes)
         self.federated: Optional[FederatedSampler] = None
 
-    def use_federated(self, sampler: FederatedSampler) -> "_WeightedSigmoidLoss":
+    def use_federated(self, sampler: FederatedSampler) -> "WeightedSigmoidLoss":
         if sampler.num_classes != self.num_classes:
             raise ValueError(
                 f"the federated sampler has {sampler.num_classes} classes, the loss "
@@ -139,46 +95,11 @@ class _WeightedSigmoidLoss(ClassificationLoss):
         return loss
 
 
-class SigmoidCrossEntropy(_WeightedSigmoidLoss):
+@register_loss("sigmoid_ce")
+class SigmoidCrossEntropy(WeightedSigmoidLoss):
     """The sigmoid cross-entropy baseline: sum_ij BCE(z_ij, y_ij) / N over the C class logits
     (detectron2's ``USE_SIGMOID_CE``; with a federated sampler, its ``USE_FED_LOSS``)."""
 
     def forward(self, logits, gt_classes, context: Optional[LossContext] = None):
         self.check_inputs(logits, gt_classes)
         return self.weighted_loss(logits, gt_classes, None)
-
-
-class SigmoidEQL(_WeightedSigmoidLoss):
-    """Sigmoid EQL, eq. (7). The per-class suppression T(f_j) is a (non-persistent) buffer: it
-    follows the model across devices and is rebuilt from the dataset statistics, not loaded from
-    checkpoints.
-
-    Args:
-        suppression (C,): T(f_j) of every class.
-        use_image_labels: apply the LVIS image-level rule: classes in the positive or negative set
-            of a row's image (``context.image_labels``) keep weight 1.
-    """
-
-    def __init__(self, suppression: torch.Tensor, use_image_labels: bool = True):
-        suppression = torch.as_tensor(suppression, dtype=torch.float32)
-        if suppression.dim() != 1:
-            raise ValueError(f"suppression must be (C,), got shape {tuple(suppression.shape)}")
-        if suppression.numel() and (suppression.min() < 0 or suppression.max() > 1):
-            raise ValueError("suppression values must lie in [0, 1]")
-        super().__init__(suppression.numel())
-        self.register_buffer("suppression", suppression, persistent=False)
-        self.use_image_labels = use_image_labels
-
-    def forward(self, logits, gt_classes, context: Optional[LossContext] = None):
-        self.check_inputs(logits, gt_classes)
-        exempt = None
-        if self.use_image_labels and context is not None:
-            exempt = context.image_class_mask(self.num_classes)
-        weights = eql_weights(gt_classes, self.suppression.to(compute_dtype(logits)), exempt)
-        return self.weighted_loss(logits, gt_classes, weights)
-
-    def extra_repr(self) -> str:
-        return (
-            f"num_classes={self.num_classes}, tail={int((self.suppression > 0).sum())}, "
-            f"use_image_labels={self.use_image_labels}"
-        )
