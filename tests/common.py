@@ -5,6 +5,7 @@ library only: a Python without detectron2 imports this module (tests/test_packag
 
 import contextlib
 import copy
+import functools
 import importlib.util
 import io
 import json
@@ -14,24 +15,13 @@ import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
-from typing import Callable, List, Tuple
+from typing import Callable, Dict, List, Tuple
 
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from eql.losses import (
-    ClassificationLoss,
-    EQLv2,
-    EqualizedFocalLoss,
-    GradientSoftmaxEQL,
-    SeesawLoss,
-    SigmoidCrossEntropy,
-    SigmoidEQL,
-    SigmoidFocalLoss,
-    SoftmaxCrossEntropy,
-    SoftmaxEQL,
-)
+from eql.losses import LOSSES, ClassificationLoss, EQLv2, SeesawLoss, SigmoidEQL, SoftmaxEQL
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED_DATA = os.path.join(os.path.dirname(REPO), "shared", "data")
@@ -129,27 +119,36 @@ def load_script(relative_path: str):
 # --- every loss of eql.losses
 
 LOSS_CLASSES = 5
-# every loss of eql.losses: its factory and the top label it takes, LOSS_CLASSES with a background
-# (labels in [0, LOSS_CLASSES]), else LOSS_CLASSES - 1
-EVERY_LOSS = {
-    "sigmoid_ce": (lambda: SigmoidCrossEntropy(LOSS_CLASSES), LOSS_CLASSES),
-    "eql": (lambda: SigmoidEQL(torch.tensor([0.0, 0.0, 1.0, 1.0, 1.0])), LOSS_CLASSES),
-    "eqlv2": (lambda: EQLv2(LOSS_CLASSES), LOSS_CLASSES),
-    "focal": (lambda: SigmoidFocalLoss(LOSS_CLASSES), LOSS_CLASSES),
-    "efl": (lambda: EqualizedFocalLoss(LOSS_CLASSES), LOSS_CLASSES),
-    "seesaw": (lambda: SeesawLoss(LOSS_CLASSES), LOSS_CLASSES),
-    "seesaw_classifier": (lambda: SeesawLoss(LOSS_CLASSES, objectness=False), LOSS_CLASSES - 1),
-    "seql": (
-        lambda: SoftmaxEQL(torch.tensor([0.0, 0.0, 1.0, 1.0, 1.0]), background=True),
-        LOSS_CLASSES,
-    ),
-    "seql_classifier": (
-        lambda: SoftmaxEQL(torch.tensor([0.0, 0.0, 1.0, 1.0, 1.0])),
-        LOSS_CLASSES - 1,
-    ),
-    "softmax_ce": (lambda: SoftmaxCrossEntropy(LOSS_CLASSES), LOSS_CLASSES - 1),
-    "softmax_eql": (lambda: GradientSoftmaxEQL(LOSS_CLASSES), LOSS_CLASSES - 1),
-}
+TRAIN_COUNTS = [100, 50, 20, 5, 2]  # training images per class: the last two are tail (< 20)
+TAIL = torch.tensor([0.0, 0.0, 1.0, 1.0, 1.0])  # T(f) of the detection forms
+
+
+def _every_loss() -> Dict[str, Tuple[Callable[[], ClassificationLoss], int]]:
+    """name -> (factory, top label) for every registered loss of eql.losses, built as its class's
+    ``for_classification`` does (a loss added to the registry is tested with no change here), and
+    the detection forms with a background class and objectness logits. The top label is C when
+    the loss takes the background C, else C - 1."""
+    makers = {
+        name: functools.partial(cls.for_classification, TRAIN_COUNTS)
+        for name, cls in sorted(LOSSES.items())
+    }
+    makers.update(
+        {
+            "eqlv2_detection": lambda: EQLv2(LOSS_CLASSES),
+            "seesaw_detection": lambda: SeesawLoss(LOSS_CLASSES),
+            "seql_detection": lambda: SoftmaxEQL(TAIL, background=True),
+            "eql_detection": lambda: SigmoidEQL(TAIL),
+        }
+    )
+    return {
+        name: (make, LOSS_CLASSES if make().background else LOSS_CLASSES - 1)
+        for name, make in makers.items()
+    }
+
+
+# every loss of eql.losses: its factory and the top label it takes (LOSS_CLASSES with a
+# background, labels in [0, LOSS_CLASSES]; else LOSS_CLASSES - 1)
+EVERY_LOSS = _every_loss()
 
 
 def every_loss_class_is_covered() -> None:

@@ -34,22 +34,27 @@ from eql.model_zoo import ModelZooError
 logger = logging.getLogger("eql")
 
 
-def prepare_config(args):
-    """The run's config, its datasets registered; writes nothing."""
+def read_config(args):
+    """The run's config, read and validated (eql.config.load_config), frozen; writes nothing."""
     cfg = load_config(args.config_file, args.opts)
-    # category statistics are cached next to a dataset's json, or here when that is read-only
-    os.environ.setdefault("EQL_CACHE_DIR", os.path.join(cfg.OUTPUT_DIR, "category_stats"))
     if cfg.TEST.LVIS.AP_FIXED and cfg.TEST.DETECTIONS_PER_IMAGE != -1:
         # AP^Fixed caps detections per class over the dataset, not per image
         logger.info("TEST.LVIS.AP_FIXED: TEST.DETECTIONS_PER_IMAGE set to -1 (no per-image cap)")
         cfg.TEST.DETECTIONS_PER_IMAGE = -1
+    cfg.freeze()
+    return cfg
+
+
+def prepare_config(cfg):
+    """Registers the config's datasets in this process; writes nothing."""
+    # category statistics are cached next to a dataset's json, or here when that is read-only
+    os.environ.setdefault("EQL_CACHE_DIR", os.path.join(cfg.OUTPUT_DIR, "category_stats"))
     if cfg.DATASETS.SYNTHETIC.ROOT:
         register_synthetic_lvis(cfg.DATASETS.SYNTHETIC.ROOT, cfg.DATASETS.SYNTHETIC.PREFIX)
     if cfg.DATASETS.SYNTHETIC_SEMSEG.ROOT:
         register_synthetic_semseg(
             cfg.DATASETS.SYNTHETIC_SEMSEG.ROOT, cfg.DATASETS.SYNTHETIC_SEMSEG.PREFIX
         )
-    cfg.freeze()
     return cfg
 
 
@@ -57,7 +62,7 @@ def validate(args):
     """The start-up validation (eql/engine/validation.py) and OUTPUT_DIR's checks (a folder we can
     write in, with room for a checkpoint), before any process starts or file is written; returns
     the config."""
-    cfg = prepare_config(args)
+    cfg = prepare_config(read_config(args))
     validate_run(
         cfg,
         eval_only=args.eval_only,
@@ -69,15 +74,17 @@ def validate(args):
     return cfg
 
 
-def setup(args):
-    cfg = prepare_config(args)
+def setup(args, cfg):
+    """A process of the run: ``cfg`` as read and validated by the launching process (once; the
+    processes it starts receive it), its datasets registered here."""
+    cfg = prepare_config(cfg)
     default_setup(cfg, args)
     setup_logger(cfg.OUTPUT_DIR, distributed_rank=comm.get_rank(), name="eql")
     return cfg
 
 
-def main(args):
-    cfg = setup(args)
+def main(args, cfg=None):
+    cfg = setup(args, read_config(args) if cfg is None else cfg)
     if args.eval_only:
         model = Trainer.build_model(cfg)
         EQLCheckpointer(model, save_dir=cfg.OUTPUT_DIR).resume_or_load(
@@ -143,11 +150,11 @@ def parse_args(argv=None):
     return args
 
 
-def worker(args):
+def worker(args, cfg=None):
     """``main`` in each process of a run: a user error (a diverged loss, a checkpoint that cannot
     be saved) is one line from the main process, and exit status 2 in every spawned one."""
     try:
-        return main(args)
+        return main(args, cfg)
     except UserError as e:
         if comm.get_world_size() == 1:
             raise  # the launching process itself: cli reports it
@@ -170,7 +177,7 @@ def cli(argv=None):
                 num_machines=args.num_machines,
                 machine_rank=args.machine_rank,
                 dist_url=args.dist_url,
-                args=(args,),
+                args=(args, cfg),
             )
     except ModelZooError as e:  # e.g. offline: one clear message, no traceback
         print(f"error: {e}", file=sys.stderr)

@@ -138,6 +138,7 @@ class EQLv2(ClassificationLoss):
         super().__init__(num_classes)
         self.gamma, self.mu, self.alpha = float(gamma), float(mu), float(alpha)
         self.num_extra_logits = int(objectness)  # False: C logits (image classification)
+        self.background = bool(objectness)  # label C (background) only with the objectness logit
         self.test_with_obj = bool(test_with_obj) and objectness
         self.register_gradient_statistics(initial_ratio=INITIAL_RATIO)
 

@@ -148,3 +148,20 @@ def test_eval_only_writes_metrics_to_tensorboard(tiny_synthetic, tmp_path):
     acc.Reload()
     tags = set(acc.Tags()["scalars"])
     assert {"bbox/AP", "bbox/APr", "bbox/APc", "bbox/APf", "segm/APr"} <= tags
+
+
+def test_the_config_is_validated_once_per_process(tiny_synthetic, tmp_path, monkeypatch):
+    """tools/train_net.py reads and validates the config once in the launching process; the run's
+    process (here the same one) receives it; building the model and its loss check no more."""
+    from common import run_tool
+
+    import eql.config
+
+    calls = []
+    validate = eql.config.validate_eql_config
+    monkeypatch.setattr(eql.config, "validate_eql_config", lambda cfg: calls.append(validate(cfg)))
+    argv = synthetic_args(tiny_synthetic, tmp_path / "run") + ["SOLVER.MAX_ITER", "1"]
+    code, err, _ = run_tool("train_net", argv + ["TEST.EVAL_PERIOD", "0"])
+    assert code == 0, err[-3000:]
+    assert (tmp_path / "run" / "model_final.pth").is_file()
+    assert len(calls) == 1

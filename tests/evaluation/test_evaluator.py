@@ -100,5 +100,5 @@ def test_train_net_ap_fixed_keeps_all_detections_per_image(tmp_path):
     args = train_net.parse_args(
         ["--config-file", INSTANT_CONFIG, "TEST.LVIS.AP_FIXED", "True", "OUTPUT_DIR", str(tmp_path)]
     )
-    cfg = train_net.setup(args)
+    cfg = train_net.setup(args, train_net.read_config(args))
     assert cfg.TEST.DETECTIONS_PER_IMAGE == -1

@@ -15,7 +15,12 @@ from eql.losses import (
 )
 from eql.losses.dense_softmax import dense_loss
 
-STATEFUL = ["eqlv2", "efl", "softmax_eql"]  # statistics from the logits' gradients (Seesaw: labels)
+STATEFUL = [
+    "eqlv2",
+    "eqlv2_detection",
+    "efl",
+    "softmax_eql",
+]  # statistics from the logits' gradients (Seesaw: labels)
 # docs/robustness.md's rows -> the test of each (tests/robustness/test_robustness.py checks)
 ROBUSTNESS_CASES = {
     "L01-labels-out-of-range": "test_labels_out_of_range_are_refused_naming_the_range",

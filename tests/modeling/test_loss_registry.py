@@ -183,3 +183,45 @@ def test_a_toy_loss_in_one_new_file_trains_two_iterations(tiny_synthetic, tmp_pa
     assert all(0 < m["loss_cls"] < 100 for m in trained)
     assert (out / "model_final.pth").is_file()
     assert _git_status() == before  # no file of the repository touched
+
+
+def test_the_guide_to_adding_a_loss_runs(tmp_path):
+    """docs/adding_a_loss.md's loss, entry and test, written as files of a project outside the
+    package (relative imports made absolute): the entry registers and the test passes."""
+    import re
+
+    with open(os.path.join(REPO, "docs", "adding_a_loss.md")) as f:
+        loss, _, entry, test = re.findall(r"```python\n(.*?)```", f.read(), flags=re.S)
+    absolute = {
+        "from .base ": "from eql.losses.base ",
+        "from .context ": "from eql.losses.context ",
+    }
+    absolute["from .registry import register_loss"] = (
+        "from eql.losses.registry import register_loss"
+    )
+    for old, new in absolute.items():
+        loss = loss.replace(old, new)
+    entry = entry.replace("from ...losses import ToyLoss", "from toy import ToyLoss")
+    entry = entry.replace("from ...utils.", "from eql.utils.").replace(
+        "from .registry import", "from eql.modeling.losses.registry import"
+    )
+    (tmp_path / "toy.py").write_text(loss)
+    (tmp_path / "toy_entry.py").write_text(entry)
+    test = "import toy_entry  # noqa: F401\n" + test.replace(
+        "from eql.losses import", "from toy import"
+    )
+    (tmp_path / "test_toy.py").write_text(test)
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(tmp_path), os.path.join(REPO, "tests")]),
+    }
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_toy.py"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "2 passed" in proc.stdout
