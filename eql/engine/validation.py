@@ -3,7 +3,7 @@ input, run once before any process starts, any model is built or any file is wri
 
 * datasets of DATASETS.TRAIN (training) and DATASETS.TEST: registered, json readable and valid
   (eql/data/lvis_json.py), training sets with annotations;
-* class counts: the model's (ROI_HEADS / RETINANET.NUM_CLASSES) equal every set's, and the test
+* class counts: the model's (eql/modeling/heads.py: num_classes_key) equal every set's, and the test
   sets have the training set's categories;
 * the category-count file of MODEL.EQL.FREQUENCY_SOURCE;
 * MODEL.WEIGHTS: exists and looks like a checkpoint when local; for --eval-only, set and holding
@@ -33,7 +33,7 @@ from ..data.lvis_json import DatasetFormatError, read_lvis_json
 from ..data.train_stream import SAMPLERS
 from ..errors import CheckpointError, ConfigError
 from ..model_zoo import get_entry
-from ..modeling.heads import model_num_classes
+from ..modeling.heads import model_num_classes, num_classes_key
 from ..modeling.losses import training_category_stats
 
 logger = logging.getLogger(__name__)
@@ -201,8 +201,8 @@ def check_weights(cfg, eval_only: bool, allow_random_weights: bool) -> None:
         if found is not None and found != expected and not allow_random_weights:
             raise CheckpointError(
                 f"{weights}: a checkpoint for {found} classes, the model has {expected} "
-                "(MODEL.ROI_HEADS.NUM_CLASSES / MODEL.RETINANET.NUM_CLASSES); its classifier would "
-                "not load and the metrics would be a random head's"
+                f"({num_classes_key(cfg)}); its classifier would not load and the metrics would "
+                "be a random head's"
             )
 
 
@@ -260,7 +260,7 @@ def validate_run(
         if cats is not None and len(cats) != num_classes:
             raise ConfigError(
                 f"{key}: dataset '{name}' has {len(cats)} categories, the model {num_classes} "
-                "(MODEL.ROI_HEADS.NUM_CLASSES / MODEL.RETINANET.NUM_CLASSES)"
+                f"({num_classes_key(cfg)})"
             )
     train_cats = [found[n] for n in (cfg.DATASETS.TRAIN if not eval_only else ())]
     reference = next((c for c in train_cats if c is not None), None)

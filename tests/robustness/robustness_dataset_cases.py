@@ -158,7 +158,7 @@ def _val_other_categories(env):
 
 def _num_classes_mismatch(env):
     argv = env.train_argv("MODEL.ROI_HEADS.NUM_CLASSES", "30")
-    return "train_net", argv, ["rb_train", "24 categories", "30"]
+    return "train_net", argv, ["rb_train", "24 categories", "30", "(MODEL.ROI_HEADS.NUM_CLASSES)"]
 
 
 def _unregistered(key):

@@ -5,6 +5,7 @@ from typing import List, Tuple
 from ...data.category_stats import CategoryStats, frequency_bin, load_stats_file
 from ...data.lvis_format import get_category_stats
 from ...errors import ConfigError
+from ..heads import num_classes_key
 
 
 def training_category_stats(cfg, num_classes: int) -> CategoryStats:
@@ -26,8 +27,7 @@ def training_category_stats(cfg, num_classes: int) -> CategoryStats:
         if s.num_classes != num_classes:
             raise ConfigError(
                 f"category statistics of {s.source or 'the training set'} have {s.num_classes} "
-                f"classes, the model has {num_classes} (MODEL.ROI_HEADS.NUM_CLASSES / "
-                "MODEL.RETINANET.NUM_CLASSES)"
+                f"classes, the model has {num_classes} ({num_classes_key(cfg)})"
             )
     if len(stats) == 1:
         return stats[0]
