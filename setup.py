@@ -23,5 +23,5 @@ setup(
         # LVIS evaluation engine (C++); lvis-api is installed by scripts/install.sh
         "faster-coco-eval>=1.8,<2",
     ],
-    extras_require={"dev": ["pytest", "pytest-timeout", "black", "isort", "flake8"]},
+    extras_require={"dev": ["pytest>=7", "pytest-timeout", "black", "isort", "flake8"]},
 )
