@@ -18,6 +18,7 @@ from common import REPO
 from eql.config import EQL_KEYS, get_eql_cfg, load_config
 from eql.errors import ConfigError
 from eql.modeling.losses import CLASSIFICATION_LOSS_REGISTRY
+from eql.utils.config_keys import config_value
 from eql.utils.detectron2_keys import DETECTRON2_KEYS, NOT_READ
 
 QUICK = os.path.join(REPO, "configs", "quick_schedules")
@@ -69,10 +70,7 @@ def test_every_numeric_key_is_declared_or_not_read():
     for name in _numeric_leaves(cfg):
         assert name in declared or name in NOT_READ, f"{name}: declare its rule or why not read"
     for name, key in declared_keys():
-        node = cfg
-        for part in name.split("."):
-            node = node[part]  # every declared key exists
-        key.check(node, name)  # and its default obeys its rule
+        key.check(config_value(cfg, name), name)  # every declared key exists, its default obeys
     assert len(declared) > 140
 
 
@@ -99,10 +97,7 @@ def _base_config(path: str):
 
 
 def _current(name: str):
-    node = _base_config(_config_for(name))
-    for part in name.split("."):
-        node = node[part]
-    return node
+    return config_value(_base_config(_config_for(name)), name)
 
 
 def _config_for(name: str) -> str:

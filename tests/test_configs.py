@@ -9,6 +9,7 @@ from common import REPO
 from eql.config import load_config
 from eql.modeling import loss_head_of
 from eql.modeling.losses import CLASSIFICATION_LOSS_REGISTRY, get_loss_entry
+from eql.utils.config_keys import config_value
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CONFIGS = sorted(glob.glob(os.path.join(REPO, "configs", "**", "*.yaml"), recursive=True))
@@ -109,10 +110,7 @@ def test_config_parses_and_builds(path):
     if loss is not None:
         assert cfg.MODEL.EQL.LOSS == loss
         for key, value in get_loss_entry(loss).recipe:  # the loss's published recipe
-            node = cfg
-            for part in key.split("."):
-                node = node[part]
-            assert node == value, key
+            assert config_value(cfg, key) == value, key
     if "LVIS" in path and loss is not None:
         assert cfg.MODEL.EQL.EQL.LAMBDA == (0.0011 if "LVISv1" in path else 0.00177)
         rfs = "_rfs_" in name

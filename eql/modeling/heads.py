@@ -13,6 +13,8 @@ from detectron2.modeling import META_ARCH_REGISTRY, ROI_HEADS_REGISTRY, SEM_SEG_
 from detectron2.modeling.meta_arch.retinanet import RetinaNet
 from detectron2.modeling.meta_arch.semantic_seg import SemanticSegmentor
 
+from ..utils.config_keys import config_value
+
 ROI_HEAD = "roi"  # the box predictor of eql's ROI heads (EQLStandardROIHeads, EQLCascadeROIHeads)
 DENSE_HEAD = "dense"  # the classification subnet of EQLRetinaNet
 SEMSEG_HEAD = "semseg"  # the per-pixel classifier of EQLSemSegFPNHead
@@ -77,10 +79,7 @@ def num_classes_key(cfg) -> str:
 
 def model_num_classes(cfg) -> int:
     """The class count of ``cfg``'s model."""
-    node = cfg
-    for part in num_classes_key(cfg).split("."):
-        node = node[part]
-    return node
+    return config_value(cfg, num_classes_key(cfg))
 
 
 def head_description(cfg, kind: str) -> str:

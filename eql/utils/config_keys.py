@@ -122,11 +122,16 @@ def _in_rule(value, rule: str) -> bool:
     return above and below
 
 
+def config_value(cfg, name: str):
+    """The value of the dotted key ``name`` in ``cfg`` (KeyError naming the missing part)."""
+    node = cfg
+    for part in name.split("."):
+        node = node[part]
+    return node
+
+
 def check_keys(cfg, keys, prefix: str = "") -> None:
     """Checks the value of every key of ``keys`` in ``cfg`` (names relative to ``prefix``)."""
     for key in keys:
         name = prefix + key.name
-        node = cfg
-        for part in name.split("."):
-            node = node[part]
-        key.check(node, name)
+        key.check(config_value(cfg, name), name)

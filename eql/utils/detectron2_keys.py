@@ -8,7 +8,7 @@ the reason; tests/test_config_keys.py fails when a numeric key is in neither.
 """
 
 from ..errors import ConfigError
-from .config_keys import Key
+from .config_keys import Key, config_value
 
 PROBABILITY = "[0, 1]"
 POSITIVE = "> 0"
@@ -308,9 +308,7 @@ def check_registered_names(cfg) -> None:
         if not read[when]:
             continue
         registry = getattr(modeling, registry_name)
-        node = cfg
-        for part in key.split("."):
-            node = node[part]
+        node = config_value(cfg, key)
         if node not in registry:
             names = sorted(name for name, _ in registry)
             _fail(key, f"{node!r} is not registered; registered: {names}")

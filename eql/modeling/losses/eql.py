@@ -9,13 +9,7 @@ from ...losses import SigmoidEQL, suppression_strength
 from ...losses.suppression import SUPPRESSION_FUNCTIONS
 from ...utils.config_keys import Key
 from .federated import federated_sampler_from_config
-from .registry import (
-    CLASSIFICATION_LOSS_REGISTRY,
-    INFERENCE_ONLY,
-    ROI_HEAD,
-    InferenceOnlyLoss,
-    LossEntry,
-)
+from .registry import CLASSIFICATION_LOSS_REGISTRY, ROI_HEAD, LossEntry
 from .statistics import train_set_image_counts
 
 logger = logging.getLogger(__name__)
@@ -71,9 +65,7 @@ class SigmoidEQLEntry(LossEntry):
     @classmethod
     def build(cls, cfg, num_classes):
         if cfg.MODEL.EQL.FREQUENCY_SOURCE == "none":
-            return InferenceOnlyLoss(
-                SigmoidEQL(torch.zeros(num_classes)), INFERENCE_ONLY.format(cls.name)
-            )
+            return cls.inference_only(SigmoidEQL(torch.zeros(num_classes)))
         loss = SigmoidEQL(
             suppression_from_config(cfg, num_classes), cls.node(cfg).USE_IMAGE_LEVEL_LABELS
         )

@@ -64,6 +64,12 @@ class LossEntry:
         raise NotImplementedError
 
     @classmethod
+    def inference_only(cls, scoring: ClassificationLoss) -> "InferenceOnlyLoss":
+        """The stand-in of a loss that needs training statistics, in a model built for inference
+        (MODEL.EQL.FREQUENCY_SOURCE 'none'): scores like ``scoring``, fails if trained."""
+        return InferenceOnlyLoss(scoring, INFERENCE_ONLY.format(cls.name))
+
+    @classmethod
     def key(cls, name: str) -> str:
         """The full name of one of the loss's keys."""
         return f"MODEL.EQL.{cls.config_node}.{name}"

@@ -9,13 +9,7 @@ import torch
 from ...losses import SoftmaxEQL
 from ...utils.config_keys import Key
 from .eql import suppression_from_config
-from .registry import (
-    CLASSIFICATION_LOSS_REGISTRY,
-    INFERENCE_ONLY,
-    ROI_HEAD,
-    InferenceOnlyLoss,
-    LossEntry,
-)
+from .registry import CLASSIFICATION_LOSS_REGISTRY, ROI_HEAD, LossEntry
 
 logger = logging.getLogger(__name__)
 
@@ -45,8 +39,7 @@ class SoftmaxEQLEntry(LossEntry):
     @classmethod
     def build(cls, cfg, num_classes):
         if cfg.MODEL.EQL.FREQUENCY_SOURCE == "none":
-            neutral = SoftmaxEQL(torch.zeros(num_classes), background=True)
-            return InferenceOnlyLoss(neutral, INFERENCE_ONLY.format(cls.name))
+            return cls.inference_only(SoftmaxEQL(torch.zeros(num_classes), background=True))
         gamma = cls.node(cfg).GAMMA
         logger.info(f"softmax EQL: gamma = {gamma} (background never suppressed)")
         return SoftmaxEQL(
