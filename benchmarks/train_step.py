@@ -92,12 +92,13 @@ def synthetic_batch(rng, batch: int, min_size: int, max_size: int, device):
 def build(config: str, opts, device: str):
     from detectron2.modeling import build_model
 
-    from eql.config import load_config, repo_config_path
+    from eql.config import load_config
+    from eql.model_zoo import config_path
 
     # random weights: BatchNorm everywhere (FrozenBN of no pretrained weights lets activations
     # grow to inf through 50 layers)
     opts = list(opts) + ["MODEL.RESNETS.NORM", "BN", "MODEL.BACKBONE.FREEZE_AT", "0"]
-    cfg = load_config(repo_config_path(config), opts + ["MODEL.DEVICE", device])
+    cfg = load_config(config_path(config), opts + ["MODEL.DEVICE", device])
     model = build_model(cfg)
     return model, cfg
 

@@ -19,10 +19,6 @@ from .utils.detectron2_keys import (
     check_registered_names,
 )
 
-# configs/ of a source checkout (the folder next to the package)
-REPO_CONFIGS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
-
-
 # flat MODEL.EQL keys of eql 0.1, now in the node of the loss they belong to
 MOVED_KEYS = {
     f"MODEL.EQL.{k}": f"MODEL.EQL.EQL.{k}"
@@ -221,17 +217,6 @@ def validate_eql_config(cfg) -> None:
         raise ConfigError(
             f"MODEL.EQL.FREQUENCY_SOURCE: 'dataset', 'none' or an existing json file, got {src!r}"
         )
-
-
-def repo_config_path(relative: str) -> str:
-    """Absolute path of a config of the repository's configs/ folder (needs a source checkout)."""
-    path = os.path.join(REPO_CONFIGS, relative)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(
-            f"config {relative} not found under {REPO_CONFIGS}: the model zoo's configs come with "
-            "a source checkout of eql (git clone ... && pip install -e .)"
-        )
-    return path
 
 
 def get_eql_cfg():

@@ -62,8 +62,8 @@ def argument_parser():
 @report_user_errors
 def main(argv=None):
     from eql.checkpoint import EQLCheckpointer
-    from eql.config import repo_config_path
     from eql.errors import UserError
+    from eql.model_zoo import config_path
     from eql.model_zoo.registry import ModelEntry, write_registry_entry
     from eql.utils.io import atomic_write
     from eql.utils.paths import check_name, check_writable
@@ -80,8 +80,8 @@ def main(argv=None):
     if not isinstance(ckpt, dict) or "model" not in ckpt:
         raise UserError(f"{a.checkpoint}: no 'model' weights in the checkpoint")
     try:
-        repo_config_path(a.config)
-    except FileNotFoundError as e:
+        config_path(a.config)
+    except UserError as e:
         raise UserError(f"--config: {e}") from None
     metrics = last_eval_metrics(a.metrics) if a.metrics else {}
     buffer = io.BytesIO()

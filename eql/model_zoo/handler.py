@@ -7,8 +7,9 @@ from urllib.parse import urlparse
 import torch
 from iopath.common.file_io import PathHandler
 
-from ..config import load_config, repo_config_path
+from ..config import load_config
 from ..utils.io import atomic_write
+from .config_files import config_path
 from .convert import convert_official_checkpoint
 from .download import ModelZooError, cache_dir, download_verified
 from .registry import get_entry
@@ -39,7 +40,7 @@ def local_checkpoint(name: str, progress: bool = True) -> str:
         converted = path[: -len(".pth")] + "_eql.pth" if path.endswith(".pth") else path + ".eql"
         if not os.path.isfile(converted) or os.path.getmtime(converted) < os.path.getmtime(path):
 
-            cfg = load_config(repo_config_path(entry.config))
+            cfg = load_config(config_path(entry.config))
             ckpt = torch.load(path, map_location="cpu", weights_only=False)
             out = convert_official_checkpoint(
                 ckpt, cfg.MODEL.ROI_HEADS.NUM_CLASSES, cfg.MODEL.EQL.PRIOR_PROB
