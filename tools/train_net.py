@@ -7,14 +7,14 @@ LVIS evaluator and CPU multi-process (gloo) support.
     python tools/train_net.py --config-file ... --eval-only MODEL.WEIGHTS output/model_final.pth
     python tools/train_net.py --config-file configs/quick_schedules/... --num-gpus 2 \
         MODEL.DEVICE cpu
+    torchrun --nproc-per-node 8 tools/train_net.py --config-file ...   # or srun under SLURM
 """
 
-import contextlib
 import logging
 import os
 import sys
 
-from detectron2.engine import default_setup, launch
+from detectron2.engine import default_setup
 from detectron2.evaluation import verify_results
 from detectron2.utils import comm
 from detectron2.utils.logger import setup_logger
@@ -26,7 +26,8 @@ from eql.config import load_config
 from eql.data import register_synthetic_lvis
 from eql.data.synthetic.semseg import register_synthetic_semseg
 from eql.engine import Trainer, write_eval_results
-from eql.engine.output_dir import RunLock, check_output_dir, estimated_checkpoint_bytes
+from eql.engine.launch import AgreedError, check_launch_options, cluster_job, start_run
+from eql.engine.output_dir import check_output_dir, estimated_checkpoint_bytes
 from eql.engine.validation import validate_run
 from eql.errors import UserError
 from eql.model_zoo import ModelZooError
@@ -58,17 +59,17 @@ def prepare_config(cfg):
     return cfg
 
 
-def validate(args):
+def validate(args, world_size=None):
     """The start-up validation (eql/engine/validation.py) and OUTPUT_DIR's checks (a folder we can
     write in, with room for a checkpoint), before any process starts or file is written; returns
-    the config."""
+    the config. ``world_size``: the run's processes (default: ``--num-gpus x --num-machines``)."""
     cfg = prepare_config(read_config(args))
     validate_run(
         cfg,
         eval_only=args.eval_only,
         resume=args.resume,
         allow_random_weights=args.allow_random_weights,
-        world_size=args.num_gpus * args.num_machines,
+        world_size=world_size or args.num_gpus * args.num_machines,
     )
     check_output_dir(cfg.OUTPUT_DIR, None if args.eval_only else estimated_checkpoint_bytes(cfg))
     return cfg
@@ -120,12 +121,11 @@ def argument_parser():
     parser.add_argument(
         "--machine-rank", type=nonnegative_int, default=0, help="the rank of this machine"
     )
-    # detectron2's deterministic port (an orphan process shows as the port in use)
-    port = 2**15 + 2**14 + hash(os.getuid() if sys.platform != "win32" else 1) % 2**14
     parser.add_argument(
         "--dist-url",
-        default=f"tcp://127.0.0.1:{port}",
-        help="initialization URL of torch.distributed",
+        default=None,
+        help="initialization URL of torch.distributed (default: detectron2's port on localhost; "
+        "'auto': a free port)",
     )
     parser.add_argument(
         "--allow-random-weights",
@@ -150,6 +150,12 @@ def parse_args(argv=None):
     return args
 
 
+def default_dist_url() -> str:
+    """detectron2's deterministic port (an orphan process shows as the port in use)."""
+    port = 2**15 + 2**14 + hash(os.getuid() if sys.platform != "win32" else 1) % 2**14
+    return f"tcp://127.0.0.1:{port}"
+
+
 def worker(args, cfg=None):
     """``main`` in each process of a run: a user error (a diverged loss, a checkpoint that cannot
     be saved) is one line from the main process, and exit status 2 in every spawned one."""
@@ -166,24 +172,21 @@ def worker(args, cfg=None):
 def cli(argv=None):
     args = parse_args(argv)
     print("Command Line Args:", args)
+    job = None
     try:
-        cfg = validate(args)  # user errors before any process starts or any file is written
-        # one run at a time in OUTPUT_DIR (the first machine holds the lock)
-        lock = RunLock(cfg.OUTPUT_DIR) if args.machine_rank == 0 else contextlib.nullcontext()
-        with lock:
-            return launch(
-                worker,
-                args.num_gpus,
-                num_machines=args.num_machines,
-                machine_rank=args.machine_rank,
-                dist_url=args.dist_url,
-                args=(args, cfg),
-            )
+        # torchrun / SLURM variables, then the config: user errors before anything starts
+        check_launch_options(args)
+        job = cluster_job()
+        if job is None and args.dist_url is None:
+            args.dist_url = default_dist_url()
+        cfg = validate(args, job.world_size if job else None)
+        return start_run(worker, args, cfg, cfg.OUTPUT_DIR, job)
     except ModelZooError as e:  # e.g. offline: one clear message, no traceback
         print(f"error: {e}", file=sys.stderr)
         sys.exit(1)
     except UserError as e:  # a bad file, key or value: one line, no traceback
-        print(f"error: {e}", file=sys.stderr)
+        if not isinstance(e, AgreedError) or job.rank == 0:  # all ranks have it: one says it
+            print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
     except ProcessExitedException as e:
         if e.exit_code == 2:  # a spawned process printed its user error
