@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 import pytest
-from common import REPO, run_tool, synthetic_args
+from common import REPO, run_tool, synthetic_args, two_process_args
 
 from eql.engine.launch import (
     SLURM,
@@ -145,20 +145,10 @@ def free_port() -> int:
 
 
 def run_args(tiny_synthetic, out, *opts):
-    return [
-        *synthetic_args(tiny_synthetic, out),
-        "DATASETS.TEST",
-        "()",
-        "MODEL.DEVICE",
-        "cpu",
-        "SOLVER.MAX_ITER",
-        "2",
-        "SOLVER.IMS_PER_BATCH",
-        "4",
-        "SEED",
-        "0",
-        *opts,
-    ]
+    """train_net's arguments of the 2-process CPU run, without its launch options."""
+    args = two_process_args(tiny_synthetic, out)
+    assert args[:4] == ["--num-gpus", "2", "--dist-url", "auto"]
+    return [*args[4:], "DATASETS.TEST", "()", "SEED", "0", *opts]
 
 
 def run_processes(commands, timeout=600):
