@@ -30,6 +30,8 @@ from detectron2.engine import HookBase
 from detectron2.utils import comm
 from torch.utils import data as torchdata
 
+from ..errors import UserError
+
 logger = logging.getLogger(__name__)
 
 
@@ -195,16 +197,8 @@ def build_reproducible_train_loader(cfg, position: StreamPosition, mapper=None):
     """detectron2's train loader settings (DATASETS.TRAIN, DATALOADER.*, SOLVER.IMS_PER_BATCH)
     as a :class:`ReproducibleTrainLoader`; the settings were checked by
     :func:`eql.engine.validation.check_training_setup`."""
-    from detectron2.data import DatasetFromList, DatasetMapper, get_detection_dataset_dicts
-    from detectron2.data.samplers import (
-        RandomSubsetTrainingSampler,
-        RepeatFactorTrainingSampler,
-        TrainingSampler,
-    )
+    from detectron2.data import DatasetMapper, get_detection_dataset_dicts
 
-    name = (
-        cfg.DATALOADER.SAMPLER_TRAIN
-    )  # one of SAMPLERS (eql.engine.validation.check_training_setup)
     dicts = get_detection_dataset_dicts(
         cfg.DATASETS.TRAIN,
         filter_empty=cfg.DATALOADER.FILTER_EMPTY_ANNOTATIONS,
@@ -213,36 +207,78 @@ def build_reproducible_train_loader(cfg, position: StreamPosition, mapper=None):
         ),
         proposal_files=cfg.DATASETS.PROPOSAL_FILES_TRAIN if cfg.MODEL.LOAD_PROPOSALS else None,
     )
-    repeat_factors: Optional[torch.Tensor] = None
-    if name == "RepeatFactorTrainingSampler":
-        repeat_factors = RepeatFactorTrainingSampler.repeat_factors_from_category_frequency(
-            dicts, cfg.DATALOADER.REPEAT_THRESHOLD, sqrt=cfg.DATALOADER.REPEAT_SQRT
+    return reproducible_train_loader(
+        dicts,
+        mapper if mapper is not None else DatasetMapper(cfg, True),
+        cfg.SOLVER.IMS_PER_BATCH,
+        position,
+        sampler=cfg.DATALOADER.SAMPLER_TRAIN,
+        repeat_threshold=cfg.DATALOADER.REPEAT_THRESHOLD,
+        repeat_sqrt=cfg.DATALOADER.REPEAT_SQRT,
+        random_subset_ratio=cfg.DATALOADER.RANDOM_SUBSET_RATIO,
+        aspect_ratio_grouping=cfg.DATALOADER.ASPECT_RATIO_GROUPING,
+        num_workers=cfg.DATALOADER.NUM_WORKERS,
+    )
+
+
+def reproducible_train_loader(
+    dataset: List[Dict],
+    mapper,
+    total_batch_size: int,
+    position: StreamPosition,
+    *,
+    sampler: str = "TrainingSampler",
+    repeat_threshold: float = 0.001,
+    repeat_sqrt: bool = True,
+    random_subset_ratio: float = 0.8,
+    aspect_ratio_grouping: bool = True,
+    num_workers: int = 0,
+) -> ReproducibleTrainLoader:
+    """The arguments of detectron2's ``build_detection_train_loader`` (``dataset``: the records,
+    ``mapper``, the batch over all processes), the sampler by its name (one of SAMPLERS, with its
+    settings: DATALOADER.REPEAT_THRESHOLD, ...) and the ``position`` of the stream (its seed and
+    start batch, kept by the trainer), as a :class:`ReproducibleTrainLoader`. This process's
+    batch is ``total_batch_size`` / processes."""
+    from detectron2.data import DatasetFromList
+    from detectron2.data.samplers import (
+        RandomSubsetTrainingSampler,
+        RepeatFactorTrainingSampler,
+        TrainingSampler,
+    )
+
+    if sampler not in SAMPLERS:
+        raise UserError(f"sampler: one of {SAMPLERS}, got {sampler!r}")
+    world = comm.get_world_size()
+    if total_batch_size < 1 or total_batch_size % world:
+        raise UserError(
+            f"total_batch_size: {total_batch_size} images per step cannot be split over {world} "
+            "processes"
         )
-    size = len(dicts)
-    grouping = cfg.DATALOADER.ASPECT_RATIO_GROUPING
-    aspect_groups = [int(grouping and d["width"] <= d["height"]) for d in dicts]
+    repeat_factors: Optional[torch.Tensor] = None
+    if sampler == "RepeatFactorTrainingSampler":
+        repeat_factors = RepeatFactorTrainingSampler.repeat_factors_from_category_frequency(
+            dataset, repeat_threshold, sqrt=repeat_sqrt
+        )
+    size = len(dataset)
+    aspect_groups = [int(aspect_ratio_grouping and d["width"] <= d["height"]) for d in dataset]
 
     def sampler_factory(seed: int):
-        if name == "TrainingSampler":
+        if sampler == "TrainingSampler":
             return TrainingSampler(size, seed=seed)
-        if name == "RepeatFactorTrainingSampler":
+        if sampler == "RepeatFactorTrainingSampler":
             return RepeatFactorTrainingSampler(repeat_factors, seed=seed)
         return RandomSubsetTrainingSampler(
-            size,
-            cfg.DATALOADER.RANDOM_SUBSET_RATIO,
-            seed_shuffle=seed,
-            seed_subset=derived_seed(seed, 1),
+            size, random_subset_ratio, seed_shuffle=seed, seed_subset=derived_seed(seed, 1)
         )
 
-    world = comm.get_world_size()
     return ReproducibleTrainLoader(
-        DatasetFromList(dicts, copy=False),
-        mapper if mapper is not None else DatasetMapper(cfg, True),
+        DatasetFromList(dataset, copy=False),
+        mapper,
         sampler_factory,
         aspect_groups,
-        cfg.SOLVER.IMS_PER_BATCH // world,
+        total_batch_size // world,
         position,
-        num_workers=cfg.DATALOADER.NUM_WORKERS,
+        num_workers=num_workers,
     )
 
 

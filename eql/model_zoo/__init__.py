@@ -32,8 +32,10 @@ def get_checkpoint_url(name: str) -> str:
 def get_config(name: str, trained=None):
     """The config of a model (``list_models()``; MODEL.WEIGHTS is ``eql://<name>`` unless
     ``trained`` is False) or of a config file (``list_configs()``; its own MODEL.WEIGHTS: a config
-    file names no trained checkpoint, so ``trained=True`` is refused)."""
+    file names no trained checkpoint, so ``trained=True`` is refused). A ``.py`` config file is a
+    detectron2 LazyConfig (``instantiate(cfg.model)`` builds its model)."""
     import torch
+    from detectron2.config import LazyConfig
 
     config_name = is_config_name(name)
     if trained is None:
@@ -43,6 +45,8 @@ def get_config(name: str, trained=None):
             f"{name}: a config file has no trained checkpoint; get_config(<model name>) for one "
             "of list_models(), or trained=False"
         )
+    if name.endswith(".py"):
+        return LazyConfig.load(get_config_file(name))
     cfg = load_config(get_config_file(name))
     if not config_name:
         cfg.MODEL.WEIGHTS = PREFIX + name if trained else ""
@@ -57,9 +61,13 @@ def get_config(name: str, trained=None):
 def get(name: str, trained=None, device=None):
     """A built model (eval mode) with the named model's checkpoint weights, or randomly initialised
     (``trained=False``, or a config file's name); ``name`` as for :func:`get_config`."""
+    from detectron2.config import instantiate
     from detectron2.modeling import build_model
 
     cfg = get_config(name, trained)
+    if name.endswith(".py"):
+        model = instantiate(cfg.model)
+        return model.to(device).eval() if device is not None else model.eval()
     if device is not None:
         cfg.MODEL.DEVICE = str(device)
     model = build_model(cfg)

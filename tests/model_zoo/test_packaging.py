@@ -115,8 +115,8 @@ names = model_zoo.list_configs()
 for name in names:
     path = model_zoo.get_config_file(name)
     assert path.startswith(sys.argv[1] + os.sep) and os.path.isfile(path), path
-    if name.endswith(".yaml"):
-        model_zoo.get_config(name)  # read and validated (eql.config.load_config)
+    cfg = model_zoo.get_config(name)  # yaml: read and validated (eql.config.load_config)
+    assert name.endswith(".yaml") or "model" in cfg or "dataloader" in cfg  # a LazyConfig
 models = model_zoo.list_models()
 for name in models:
     assert model_zoo.get_config_file(name).startswith(sys.argv[1] + os.sep)

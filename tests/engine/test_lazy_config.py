@@ -1,0 +1,160 @@
+"""eql in detectron2's LazyConfig: every lazy config of configs/lazy builds the model of its yaml
+twin (same parameter names and shapes) and, with the twin's weights, the same losses on one fixed
+batch; the loss factory checks its keys as a yaml config does; a lazy file that is missing, not
+python or without its fields is one line naming it."""
+
+import os
+import random
+
+import numpy as np
+import pytest
+import torch
+from common import REPO, write_counts_file
+from detectron2.config import instantiate
+from detectron2.modeling import build_model
+from detectron2.structures import BitMasks, Boxes, Instances
+from detectron2.utils.events import EventStorage
+
+from eql.config import load_config
+from eql.engine.lazy import classification_loss, load_lazy_config
+from eql.errors import ConfigError
+from eql.model_zoo import list_configs
+
+LAZY = os.path.join(REPO, "configs", "lazy")
+# each lazy config and its yaml twin
+TWINS = {
+    name: "/".join(name.split("/")[1:])[: -len(".py")] + ".yaml"
+    for name in list_configs()
+    if name.startswith("lazy/LVISv1-")
+}
+
+
+def test_every_lazy_lvis_config_has_a_yaml_twin():
+    assert len(TWINS) == 7
+    for twin in TWINS.values():
+        assert twin in list_configs(), twin
+
+
+def fixed_batch(num_classes):
+    """Two images with a few boxes, classes and masks, the same on every call."""
+    g = torch.Generator().manual_seed(0)
+    batch = []
+    for h, w in ((96, 128), (128, 96)):
+        boxes = torch.tensor([[8.0, 8.0, 60.0, 50.0], [30.0, 20.0, 90.0, 88.0]])
+        inst = Instances((h, w), gt_boxes=Boxes(boxes))
+        inst.gt_classes = torch.randint(num_classes, (2,), generator=g)
+        masks = torch.zeros(2, h, w, dtype=torch.bool)
+        for k, (x0, y0, x1, y1) in enumerate(boxes.int().tolist()):
+            masks[k, y0:y1, x0:x1] = True
+        inst.gt_masks = BitMasks(masks)
+        image = torch.randint(256, (3, h, w), generator=g, dtype=torch.uint8)
+        batch.append({"image": image, "height": h, "width": w, "instances": inst})
+    return batch
+
+
+def seeded_losses(model, batch):
+    random.seed(0), np.random.seed(0), torch.manual_seed(0)
+    model.train()
+    with EventStorage(0):
+        return {k: float(v) for k, v in model(batch).items()}
+
+
+def set_in_every_loss(node, key, value):
+    """Sets ``key`` of every L(classification_loss) call under a lazy config node."""
+    if hasattr(node, "items"):
+        if node.get("_target_") is classification_loss:
+            node[key] = value
+        for _, sub in node.items():
+            set_in_every_loss(sub, key, value)
+    elif isinstance(node, (list, tuple)) or type(node).__name__ == "ListConfig":
+        for sub in node:
+            set_in_every_loss(sub, key, value)
+
+
+@pytest.mark.parametrize("lazy", sorted(TWINS))
+def test_a_lazy_config_builds_its_yaml_twin(lazy, tmp_path):
+    counts = write_counts_file(tmp_path, [5 + 7 * j % 400 for j in range(1203)], num_images=2000)
+    cfg = load_config(
+        os.path.join(REPO, "configs", TWINS[lazy]),
+        ["MODEL.DEVICE", "cpu", "MODEL.WEIGHTS", "", "MODEL.EQL.FREQUENCY_SOURCE", counts],
+    )
+    torch.manual_seed(0)
+    twin = build_model(cfg)
+    lazy_cfg = load_lazy_config(os.path.join(LAZY, *lazy.split("/")[1:]))
+    set_in_every_loss(lazy_cfg.model, "frequency_source", counts)
+    torch.manual_seed(1)
+    model = instantiate(lazy_cfg.model)
+    expected = {k: tuple(v.shape) for k, v in twin.state_dict().items()}
+    assert {k: tuple(v.shape) for k, v in model.state_dict().items()} == expected
+    assert type(model) is type(twin)
+    twin_losses = [type(m) for m in twin.modules() if type(m).__module__.startswith("eql.losses")]
+    assert [type(m) for m in model.modules() if type(m) in set(twin_losses)] == twin_losses
+    model.load_state_dict(twin.state_dict())
+    batch = fixed_batch(1203)
+    expected_losses = seeded_losses(twin, batch)
+    assert seeded_losses(model, batch) == expected_losses
+    assert all(np.isfinite(v) for v in expected_losses.values()) and len(expected_losses) >= 2
+
+
+def test_the_loss_factory_checks_keys_as_a_yaml_config_does(tmp_path):
+    counts = write_counts_file(tmp_path, [50, 10, 3, 1], num_images=100)
+    loss = classification_loss(
+        "eql", 4, frequency_source=counts, keys={"MODEL.EQL.EQL.LAMBDA": 0.05}
+    )
+    assert loss.num_classes == 4
+    yaml_cfg = load_config(
+        os.path.join(
+            REPO, "configs/quick_schedules/synthetic_mask_rcnn_R_18_FPN_instant_test.yaml"
+        ),
+        [
+            "MODEL.ROI_HEADS.NUM_CLASSES",
+            "4",
+            "MODEL.EQL.FREQUENCY_SOURCE",
+            counts,
+            "MODEL.EQL.EQL.LAMBDA",
+            "0.05",
+            "MODEL.EQL.LOSS",
+            "eql",
+        ],
+    )
+    from eql.modeling.losses import build_classification_loss
+
+    twin = build_classification_loss(yaml_cfg, "roi", 4)
+    assert torch.equal(loss.suppression, twin.suppression)
+    bad = [
+        ({"MODEL.EQL.EQL.LAMBDA": 0.0}, "MODEL.EQL.EQL.LAMBDA"),
+        ({"MODEL.EQL.EQL.LAMBDA": float("nan")}, "MODEL.EQL.EQL.LAMBDA"),
+        ({"MODEL.EQL.EQL.LAMDA": 0.1}, "MODEL.EQL.EQL.LAMDA"),
+        ({"MODEL.EQL.EQL.LAMBDA": "0.1"}, "MODEL.EQL.EQL.LAMBDA"),
+    ]
+    for keys, named in bad:
+        with pytest.raises(ConfigError, match=named.replace(".", r"\.")):
+            classification_loss("eql", 4, frequency_source=counts, keys=keys)
+    with pytest.raises(ConfigError, match="MODEL.EQL.LOSS"):
+        classification_loss("efl", 4, frequency_source=counts)  # a dense-head loss in ROI heads
+    with pytest.raises(ConfigError, match="head"):
+        classification_loss("eql", 4, head="mask", frequency_source=counts)
+
+
+def test_a_lazy_file_that_cannot_be_used_is_named(tmp_path):
+    missing = tmp_path / "nope.py"
+    yaml_file = tmp_path / "c.yaml"
+    yaml_file.write_text("MODEL: {}\n")
+    broken = tmp_path / "broken.py"
+    broken.write_text("model = dict(\n")
+    failing = tmp_path / "failing.py"
+    failing.write_text("import no_such_module_here\n")
+    partial = tmp_path / "partial.py"
+    partial.write_text("model = dict(a=1)\ntrain = dict(max_iter=1)\n")
+    cases = [
+        (missing, "config file not found"),
+        (yaml_file, "a LazyConfig is a python file"),
+        (broken, "not valid python"),
+        (failing, "cannot be loaded"),
+        (partial, "no 'dataloader', 'optimizer', 'lr_multiplier'"),
+    ]
+    for path, message in cases:
+        with pytest.raises(ConfigError) as e:
+            load_lazy_config(str(path))
+        assert str(e.value).startswith(str(path)) and message in str(e.value), str(e.value)
+        assert "\n" not in str(e.value)
