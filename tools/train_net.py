@@ -12,13 +12,11 @@ LVIS evaluator and CPU multi-process (gloo) support.
 
 import logging
 import os
-import sys
 
 from detectron2.engine import default_setup
 from detectron2.evaluation import verify_results
 from detectron2.utils import comm
 from detectron2.utils.logger import setup_logger
-from torch.multiprocessing import ProcessExitedException
 
 import eql  # noqa: F401  (registers eql's models and datasets)
 from eql.checkpoint import EQLCheckpointer
@@ -26,11 +24,9 @@ from eql.config import load_config
 from eql.data import register_synthetic_lvis
 from eql.data.synthetic.semseg import register_synthetic_semseg
 from eql.engine import Trainer, write_eval_results
-from eql.engine.launch import AgreedError, check_launch_options, cluster_job, start_run
+from eql.engine.launch import RunPlace, launch_from_command_line, report_worker_errors
 from eql.engine.output_dir import check_output_dir, estimated_checkpoint_bytes
 from eql.engine.validation import validate_run
-from eql.errors import UserError
-from eql.model_zoo import ModelZooError
 
 logger = logging.getLogger("eql")
 
@@ -150,48 +146,17 @@ def parse_args(argv=None):
     return args
 
 
-def default_dist_url() -> str:
-    """detectron2's deterministic port (an orphan process shows as the port in use)."""
-    port = 2**15 + 2**14 + hash(os.getuid() if sys.platform != "win32" else 1) % 2**14
-    return f"tcp://127.0.0.1:{port}"
-
-
 def worker(args, cfg=None):
-    """``main`` in each process of a run: a user error (a diverged loss, a checkpoint that cannot
-    be saved) is one line from the main process, and exit status 2 in every spawned one."""
-    try:
-        return main(args, cfg)
-    except UserError as e:
-        if comm.get_world_size() == 1:
-            raise  # the launching process itself: cli reports it
-        if comm.is_main_process():
-            print(f"error: {e}", file=sys.stderr, flush=True)
-        sys.exit(2)
+    """``main`` in each process of a run (user errors: one line, exit status 2)."""
+    return report_worker_errors(main, args, cfg)
 
 
 def cli(argv=None):
     args = parse_args(argv)
     print("Command Line Args:", args)
-    job = None
-    try:
-        # torchrun / SLURM variables, then the config: user errors before anything starts
-        check_launch_options(args)
-        job = cluster_job()
-        if job is None and args.dist_url is None:
-            args.dist_url = default_dist_url()
-        cfg = validate(args, job.world_size if job else None)
-        return start_run(worker, args, cfg, cfg.OUTPUT_DIR, job)
-    except ModelZooError as e:  # e.g. offline: one clear message, no traceback
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(1)
-    except UserError as e:  # a bad file, key or value: one line, no traceback
-        if not isinstance(e, AgreedError) or job.rank == 0:  # all ranks have it: one says it
-            print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
-    except ProcessExitedException as e:
-        if e.exit_code == 2:  # a spawned process printed its user error
-            sys.exit(2)
-        raise
+    return launch_from_command_line(
+        args, validate, worker, lambda cfg: RunPlace(cfg.OUTPUT_DIR, cfg.MODEL.DEVICE, cfg.dump())
+    )
 
 
 if __name__ == "__main__":

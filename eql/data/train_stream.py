@@ -215,7 +215,7 @@ def build_reproducible_train_loader(cfg, position: StreamPosition, mapper=None):
         sampler=cfg.DATALOADER.SAMPLER_TRAIN,
         repeat_threshold=cfg.DATALOADER.REPEAT_THRESHOLD,
         repeat_sqrt=cfg.DATALOADER.REPEAT_SQRT,
-        random_subset_ratio=cfg.DATALOADER.RANDOM_SUBSET_RATIO,
+        random_subset_ratio=cfg.DATALOADER.get("RANDOM_SUBSET_RATIO"),  # newer detectron2 only
         aspect_ratio_grouping=cfg.DATALOADER.ASPECT_RATIO_GROUPING,
         num_workers=cfg.DATALOADER.NUM_WORKERS,
     )
@@ -225,20 +225,21 @@ def reproducible_train_loader(
     dataset: List[Dict],
     mapper,
     total_batch_size: int,
-    position: StreamPosition,
+    position: Optional[StreamPosition] = None,
     *,
     sampler: str = "TrainingSampler",
     repeat_threshold: float = 0.001,
     repeat_sqrt: bool = True,
-    random_subset_ratio: float = 0.8,
+    random_subset_ratio: Optional[float] = None,
     aspect_ratio_grouping: bool = True,
     num_workers: int = 0,
 ) -> ReproducibleTrainLoader:
     """The arguments of detectron2's ``build_detection_train_loader`` (``dataset``: the records,
     ``mapper``, the batch over all processes), the sampler by its name (one of SAMPLERS, with its
     settings: DATALOADER.REPEAT_THRESHOLD, ...) and the ``position`` of the stream (its seed and
-    start batch, kept by the trainer), as a :class:`ReproducibleTrainLoader`. This process's
-    batch is ``total_batch_size`` / processes."""
+    start batch, kept by the trainer, which sets the loader's ``position``; None: seed 0, batch
+    0), as a :class:`ReproducibleTrainLoader`. This process's batch is ``total_batch_size`` /
+    processes."""
     from detectron2.data import DatasetFromList
     from detectron2.data.samplers import (
         RandomSubsetTrainingSampler,
@@ -248,6 +249,8 @@ def reproducible_train_loader(
 
     if sampler not in SAMPLERS:
         raise UserError(f"sampler: one of {SAMPLERS}, got {sampler!r}")
+    if sampler == "RandomSubsetTrainingSampler" and random_subset_ratio is None:
+        raise UserError("random_subset_ratio: needed by the RandomSubsetTrainingSampler")
     world = comm.get_world_size()
     if total_batch_size < 1 or total_batch_size % world:
         raise UserError(
@@ -277,7 +280,7 @@ def reproducible_train_loader(
         sampler_factory,
         aspect_groups,
         total_batch_size // world,
-        position,
+        position if position is not None else StreamPosition(seed=0),
         num_workers=num_workers,
     )
 

@@ -13,15 +13,19 @@ import contextlib
 import datetime
 import os
 import re
+import sys
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Mapping, Optional, Tuple
 
 import torch
 import torch.distributed as dist
+import yaml
 from detectron2.engine import launch
 from detectron2.utils import comm
+from torch.multiprocessing import ProcessExitedException
 
 from ..errors import UserError
+from ..model_zoo import ModelZooError
 from .output_dir import RunLock
 
 TORCHRUN = "torchrun"
@@ -289,7 +293,6 @@ def agree(problem: Optional[str]) -> None:
 
 def config_disagreement(dumps: List[str]) -> Optional[str]:
     """The first rank whose config (``cfg.dump()``) differs from rank 0's, with the keys."""
-    import yaml
 
     def flat(node, prefix=""):
         if not isinstance(node, dict):
@@ -307,13 +310,22 @@ def config_disagreement(dumps: List[str]) -> Optional[str]:
     return None
 
 
-def run_in_job(job: ClusterJob, worker: Callable, args, cfg, output_dir: str):
+@dataclass(frozen=True)
+class RunPlace:
+    """What launching needs of a run's config: its folder, device and text (``cfg.dump()``)."""
+
+    output_dir: str
+    device: str
+    config_text: str
+
+
+def run_in_job(job: ClusterJob, worker: Callable, args, cfg, place: RunPlace):
     """``worker(args, cfg)`` in this process of ``job``: joins it, checks that every rank has the
     same config, holds OUTPUT_DIR's lock on the main process, and leaves the group at the end."""
-    join_job(job, cfg.MODEL.DEVICE)
+    join_job(job, place.device)
     try:
-        agree(config_disagreement(comm.all_gather(cfg.dump())))
-        lock = RunLock(output_dir) if comm.is_main_process() else contextlib.nullcontext()
+        agree(config_disagreement(comm.all_gather(place.config_text)))
+        lock = RunLock(place.output_dir) if comm.is_main_process() else contextlib.nullcontext()
         problem = None
         try:
             lock.__enter__()
@@ -329,13 +341,13 @@ def run_in_job(job: ClusterJob, worker: Callable, args, cfg, output_dir: str):
             dist.destroy_process_group()
 
 
-def start_run(worker: Callable, args, cfg, output_dir: str, job: Optional[ClusterJob]):
+def start_run(worker: Callable, args, cfg, place: RunPlace, job: Optional[ClusterJob]):
     """The run's processes: this process joins ``job`` (a cluster launcher started it), or
     detectron2's ``launch`` spawns ``--num-gpus`` processes (holding OUTPUT_DIR's lock here, on
     the first machine)."""
     if job is not None:
-        return run_in_job(job, worker, args, cfg, output_dir)
-    lock = RunLock(output_dir) if args.machine_rank == 0 else contextlib.nullcontext()
+        return run_in_job(job, worker, args, cfg, place)
+    lock = RunLock(place.output_dir) if args.machine_rank == 0 else contextlib.nullcontext()
     with lock:
         return launch(
             worker,
@@ -345,3 +357,48 @@ def start_run(worker: Callable, args, cfg, output_dir: str, job: Optional[Cluste
             dist_url=args.dist_url,
             args=(args, cfg),
         )
+
+
+def launch_from_command_line(args, validate: Callable, worker: Callable, place_of: Callable):
+    """A training tool's run: the launcher's variables and options checked, ``validate(args,
+    world_size)`` (the config, read and checked), then ``worker(args, cfg)`` in every process of
+    the run (:func:`start_run`). A user error is one line and exit status 2 (1 for the model zoo
+    offline), before anything starts where it can be."""
+    job = None
+    try:
+        check_launch_options(args)
+        job = cluster_job()
+        if job is None and args.dist_url is None:
+            args.dist_url = default_dist_url()
+        cfg = validate(args, job.world_size if job else None)
+        return start_run(worker, args, cfg, place_of(cfg), job)
+    except ModelZooError as e:  # e.g. offline: one clear message, no traceback
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(1)
+    except UserError as e:  # a bad file, key or value: one line, no traceback
+        if not isinstance(e, AgreedError) or job.rank == 0:  # all ranks have it: one says it
+            print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+    except ProcessExitedException as e:
+        if e.exit_code == 2:  # a spawned process printed its user error
+            sys.exit(2)
+        raise
+
+
+def default_dist_url() -> str:
+    """detectron2's deterministic port (an orphan process shows as the port in use)."""
+    port = 2**15 + 2**14 + hash(os.getuid() if sys.platform != "win32" else 1) % 2**14
+    return f"tcp://127.0.0.1:{port}"
+
+
+def report_worker_errors(main: Callable, args, cfg):
+    """``main(args, cfg)`` in a process of a run: a user error (a diverged loss, a checkpoint that
+    cannot be saved) is one line from the main process, and exit status 2 in every other one."""
+    try:
+        return main(args, cfg)
+    except UserError as e:
+        if comm.get_world_size() == 1:
+            raise  # the launching process itself: launch_from_command_line reports it
+        if comm.is_main_process():
+            print(f"error: {e}", file=sys.stderr, flush=True)
+        sys.exit(2)

@@ -65,6 +65,7 @@ class Trainer(DefaultTrainer):
         self.start_iter = 0
         self.max_iter = cfg.SOLVER.MAX_ITER
         self.cfg = cfg
+        self.output_dir = cfg.OUTPUT_DIR
         built = self.build_hooks()
         # the hooks whose end still runs when training fails: they record, never save or evaluate
         self._recorders = [h for h in built if isinstance(h, (IterationTimer, PeriodicWriter))]
@@ -112,16 +113,20 @@ class Trainer(DefaultTrainer):
                     logger.exception("Exception during training:")
                 raise
             self.after_train()
-        if len(self.cfg.TEST.EXPECTED_RESULTS) and comm.is_main_process():
-            verify_results(self.cfg, self._last_eval_results)
+        self.verify_results()
         return getattr(self, "_last_eval_results", None)
 
+    def verify_results(self) -> None:
+        """TEST.EXPECTED_RESULTS, checked after training."""
+        if len(self.cfg.TEST.EXPECTED_RESULTS) and comm.is_main_process():
+            verify_results(self.cfg, self._last_eval_results)
+
     def _kept_checkpoint(self) -> str:
-        tag = os.path.join(self.cfg.OUTPUT_DIR, LAST_CHECKPOINT)
+        tag = os.path.join(self.output_dir, LAST_CHECKPOINT)
         kept = "no checkpoint was saved before"
         if os.path.isfile(tag):
             with open(tag) as f:
-                last = os.path.join(self.cfg.OUTPUT_DIR, f.read().strip())
+                last = os.path.join(self.output_dir, f.read().strip())
                 kept = f"the last checkpoint, {last}, is kept"
         return f"{kept}; the diverged model was neither saved nor evaluated"
 

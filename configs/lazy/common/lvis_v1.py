@@ -31,7 +31,6 @@ dataloader = dict(
         total_batch_size=16,
         sampler="TrainingSampler",
         num_workers=4,
-        position=None,  # the trainer's stream position (its seed and start batch)
     ),
     test=L(build_detection_test_loader)(
         dataset=L(get_detection_dataset_dicts)(names=("lvis_v1_val",), filter_empty=False),

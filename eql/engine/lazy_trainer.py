@@ -1,0 +1,180 @@
+"""Training from a detectron2 LazyConfig with the guarantees of eql's Trainer: the train stream and
+RNGs that ``--resume`` continues exactly, crash-safe checkpoints, the stop on divergence, and the
+evaluation of ``dataloader.test`` with ``dataloader.evaluator`` (eql's LVIS evaluator).
+
+The LazyConfig is detectron2's (``model``, ``dataloader``, ``optimizer``, ``lr_multiplier``,
+``train``) with ``dataloader.train`` an ``L(reproducible_train_loader)(...)`` (its ``position``
+is the trainer's); ``train`` holds output_dir, init_checkpoint, max_iter, amp.enabled,
+checkpointer.period, eval_period, log_period, device and seed, checked by :data:`TRAIN_KEYS`.
+"""
+
+import os
+import weakref
+
+import yaml
+from detectron2.config import instantiate
+from detectron2.engine import AMPTrainer, SimpleTrainer, TrainerBase
+from detectron2.engine.defaults import create_ddp_model, default_writers
+from detectron2.engine.hooks import (
+    EvalHook,
+    IterationTimer,
+    LRScheduler,
+    PeriodicCheckpointer,
+    PeriodicWriter,
+)
+from detectron2.evaluation import inference_on_dataset, print_csv_format
+from detectron2.solver import LRMultiplier
+from detectron2.utils import comm
+from omegaconf import OmegaConf
+
+from ..checkpoint import EQLCheckpointer
+from ..data.train_stream import StepSeeder, StreamPosition, reproducible_train_loader
+from ..errors import ConfigError
+from ..utils.config_keys import Key, check_keys
+from .divergence import finite_loss_hook
+from .trainer import Trainer, ddp_device_ids
+
+# the train.* fields eql's lazy training reads; any other field is refused (not honoured)
+TRAIN_KEYS = (
+    Key("train.output_dir", str, doc="the run's folder"),
+    Key("train.init_checkpoint", str, doc="weights to start from ('' for none)"),
+    Key("train.max_iter", int, ">= 1", "iterations"),
+    Key("train.amp.enabled", bool, doc="automatic mixed precision"),
+    Key("train.checkpointer.period", int, ">= 1", "iterations between checkpoints"),
+    Key("train.eval_period", int, ">= 0", "iterations between evaluations (0: at the end)"),
+    Key("train.log_period", int, ">= 1", "iterations between metric writes"),
+    Key("train.device", str, doc="cpu or cuda"),
+    Key("train.seed", int, ">= 0", "the run's seed", also=((-1, "a random seed"),)),
+)
+TRAIN_FIELDS = {"output_dir", "init_checkpoint", "max_iter", "amp", "checkpointer", "eval_period"}
+TRAIN_FIELDS |= {"log_period", "device", "seed"}
+NESTED_FIELDS = {"amp": {"enabled"}, "checkpointer": {"period"}}
+
+
+def check_lazy_training(cfg) -> None:
+    """ConfigError naming the field: a train.* field eql does not honour or one out of its rule,
+    a train loader that is not eql's reproducible stream."""
+    train = OmegaConf.to_container(cfg.train, resolve=True)
+    for field, value in train.items():
+        if field not in TRAIN_FIELDS:
+            raise ConfigError(f"train.{field}: not read by eql's lazy training; remove it")
+        unknown = set(value) - NESTED_FIELDS[field] if field in NESTED_FIELDS else set()
+        if unknown:
+            raise ConfigError(f"train.{field}.{sorted(unknown)[0]}: not read by eql's training")
+    missing = [k.name for k in TRAIN_KEYS if _lookup(train, k.name) is None]
+    if missing:
+        raise ConfigError(f"{missing[0]}: missing from the config")
+    check_keys({"train": train}, TRAIN_KEYS)
+    if not train["output_dir"]:
+        raise ConfigError("train.output_dir: empty (the run's folder)")
+    target = cfg.dataloader.get("train", {}).get("_target_") if "train" in cfg.dataloader else None
+    if target is not reproducible_train_loader:
+        raise ConfigError(
+            "dataloader.train: eql's lazy training needs L(eql.data.train_stream."
+            "reproducible_train_loader)(...) (the stream a resumed run continues exactly)"
+        )
+
+
+def _lookup(tree, dotted):
+    node = tree
+    for part in dotted.split(".")[1:]:
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def config_text(cfg) -> str:
+    """The LazyConfig as yaml, callables by their dotted names (compared across ranks)."""
+
+    def plain(node):
+        if isinstance(node, dict):
+            return {str(k): plain(v) for k, v in node.items()}
+        if isinstance(node, (list, tuple)):
+            return [plain(v) for v in node]
+        if isinstance(node, (str, int, float, bool)) or node is None:
+            return node
+        name = getattr(node, "__qualname__", None)
+        return f"{node.__module__}.{name}" if name else repr(node)
+
+    return yaml.safe_dump(plain(OmegaConf.to_container(cfg, resolve=False)), sort_keys=True)
+
+
+def evaluate(cfg, model):
+    """``dataloader.test`` evaluated by ``dataloader.evaluator`` (its output_dir defaults to
+    <train.output_dir>/inference/<dataset>); {} when the config has no test set."""
+    if not cfg.dataloader.get("test") or not cfg.dataloader.get("evaluator"):
+        return {}
+    evaluator_cfg = cfg.dataloader.evaluator
+    if "output_dir" not in evaluator_cfg or not evaluator_cfg.output_dir:
+        name = str(evaluator_cfg.get("dataset_name", "test"))
+        evaluator_cfg.output_dir = os.path.join(cfg.train.output_dir, "inference", name)
+    results = inference_on_dataset(
+        model, instantiate(cfg.dataloader.test), instantiate(evaluator_cfg)
+    )
+    if comm.is_main_process() and results:
+        print_csv_format(results)
+    return results
+
+
+class LazyTrainer(Trainer):
+    """eql's Trainer (exact resume, crash-safe checkpoints, stop on divergence) built from a
+    checked LazyConfig (:func:`check_lazy_training`) instead of a yaml config."""
+
+    def __init__(self, cfg):
+        TrainerBase.__init__(self)
+        train = cfg.train
+        self.stream_position = StreamPosition(
+            seed=train.seed if train.seed >= 0 else comm.shared_random_seed()
+        )
+        model = instantiate(cfg.model).to(train.device)
+        model.register_forward_hook(finite_loss_hook(lambda: self.iter))
+        cfg.optimizer.params.model = model
+        optimizer = instantiate(cfg.optimizer)
+        data_loader = instantiate(cfg.dataloader.train)
+        # set on the loader, not in the config (OmegaConf would turn it into a copy)
+        data_loader.position = self.stream_position
+        model = create_ddp_model(
+            model, broadcast_buffers=False, device_ids=ddp_device_ids(train.device)
+        )
+        self._trainer = (AMPTrainer if train.amp.enabled else SimpleTrainer)(
+            model, data_loader, optimizer
+        )
+        self.scheduler = LRMultiplier(
+            optimizer, multiplier=instantiate(cfg.lr_multiplier), max_iter=train.max_iter
+        )
+        self.checkpointer = EQLCheckpointer(model, train.output_dir, trainer=weakref.proxy(self))
+        self.start_iter, self.max_iter = 0, train.max_iter
+        self.cfg, self.output_dir = cfg, train.output_dir
+        built = self.build_hooks()
+        self._recorders = [h for h in built if isinstance(h, (IterationTimer, PeriodicWriter))]
+        self.register_hooks(built)
+
+    def build_hooks(self):
+        train = self.cfg.train
+        hooks = [
+            StepSeeder(self.stream_position),
+            IterationTimer(),
+            LRScheduler(),
+        ]
+        if comm.is_main_process():
+            hooks.append(PeriodicCheckpointer(self.checkpointer, train.checkpointer.period))
+
+        def test_and_save_results():
+            self._last_eval_results = evaluate(self.cfg, self.model)
+            return self._last_eval_results
+
+        hooks.append(EvalHook(train.eval_period, test_and_save_results))  # 0: after the last
+        if comm.is_main_process():
+            writers = default_writers(train.output_dir, train.max_iter)
+            hooks.append(PeriodicWriter(writers, period=train.log_period))
+        return hooks
+
+    def resume_or_load(self, resume=True):
+        self.checkpointer.resume_or_load(self.cfg.train.init_checkpoint, resume=resume)
+        if resume and self.checkpointer.has_checkpoint():
+            self.start_iter = self.iter + 1
+        self.stream_position.start_batch = self.start_iter
+
+    def verify_results(self) -> None:
+        """A LazyConfig has no expected results."""
