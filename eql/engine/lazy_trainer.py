@@ -67,6 +67,10 @@ def check_lazy_training(cfg) -> None:
     check_keys({"train": train}, TRAIN_KEYS)
     if not train["output_dir"]:
         raise ConfigError("train.output_dir: empty (the run's folder)")
+    for part in ("test", "evaluator"):
+        node = cfg.dataloader.get(part)
+        if node is not None and not hasattr(node, "keys"):
+            raise ConfigError(f"dataloader.{part}: an L(...) call, or null for none (got {node!r})")
     target = cfg.dataloader.get("train", {}).get("_target_") if "train" in cfg.dataloader else None
     if target is not reproducible_train_loader:
         raise ConfigError(

@@ -108,6 +108,7 @@ def bad_cases(tmp_path):
         ([], ["train.checkpointer.max_to_keep=3"], "train.checkpointer.max_to_keep"),
         ([], ["datasets.other=1"], "datasets.other"),
         ([], ["train.max_iter"], "key=value"),
+        ([], ["dataloader.evaluator=None"], "dataloader.evaluator"),
     ]
 
 
