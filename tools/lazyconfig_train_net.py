@@ -15,6 +15,7 @@ eql's synthetic set: ``datasets = dict(synthetic=dict(root=..., prefix=...))``.
 """
 
 import logging
+import os
 
 import torch
 from detectron2.config import instantiate
@@ -28,7 +29,7 @@ from eql.checkpoint import EQLCheckpointer
 from eql.data import register_synthetic_lvis
 from eql.engine import write_eval_results
 from eql.engine.launch import RunPlace, launch_from_command_line, report_worker_errors
-from eql.engine.lazy import load_lazy_config
+from eql.engine.lazy import check_lazy_inputs, check_lazy_weights, load_lazy_config
 from eql.engine.lazy_trainer import LazyTrainer, check_lazy_training, config_text, evaluate
 from eql.engine.output_dir import check_output_dir
 from eql.errors import ConfigError
@@ -39,6 +40,8 @@ DATASET_FIELDS = {"synthetic": {"root", "prefix"}}
 
 def prepare_config(cfg):
     """Registers the config's synthetic set (``datasets.synthetic``) in this process."""
+    # category statistics are cached next to a dataset's json, or here when that is read-only
+    os.environ.setdefault("EQL_CACHE_DIR", os.path.join(cfg.train.output_dir, "category_stats"))
     datasets = cfg.get("datasets", {}) or {}
     for name, node in datasets.items():
         if name not in DATASET_FIELDS:
@@ -57,6 +60,8 @@ def validate(args, world_size=None):
     cfg = load_lazy_config(args.config_file, args.opts)
     check_lazy_training(cfg)
     prepare_config(cfg)
+    check_lazy_inputs(cfg, eval_only=args.eval_only)
+    check_lazy_weights(cfg, args.eval_only, args.resume, args.allow_random_weights)
     world = world_size or args.num_gpus * args.num_machines
     device = cfg.train.device
     if device.startswith("cuda") and not torch.cuda.is_available():

@@ -13,15 +13,19 @@ config and its yaml twin build the same loss, and a bad value is refused naming 
 """
 
 import os
-from typing import Dict, Optional, Sequence
+from types import SimpleNamespace
+from typing import Dict, Iterator, Optional, Sequence, Tuple
 
 from detectron2.config import LazyConfig
+from detectron2.data import get_detection_dataset_dicts
+from omegaconf import OmegaConf
 
 from ..config import load_config, validate_eql_config
 from ..errors import ConfigError
-from ..model_zoo import config_path
+from ..model_zoo import config_path, get_entry
 from ..modeling.heads import DENSE_HEAD, HEAD_KINDS, ROI_HEAD, SEMSEG_HEAD
 from ..modeling.losses import build_classification_loss
+from .validation import check_checkpoint_file, check_dataset_files, check_resume, dataset_categories
 
 # the base config of eql's models with each head kind: the loss's config starts from it, so that
 # the checks of a yaml config apply (where the loss works, the keys it reads)
@@ -122,3 +126,74 @@ def load_lazy_config(path: str, opts: Sequence[str] = (), fields=TRAINING_FIELDS
     except Exception as e:
         raise ConfigError(f"command line: {str(e).strip().splitlines()[0]}") from None
     return cfg
+
+
+def loss_calls(node, path: str = "model") -> Iterator[Tuple[str, object]]:
+    """Every ``L(classification_loss)(...)`` under a lazy config node, with its dotted path."""
+    if OmegaConf.is_dict(node) or isinstance(node, dict):
+        if node.get("_target_") is classification_loss:
+            yield path, node
+        for key in node:
+            yield from loss_calls(node[key], f"{path}.{key}")
+    elif OmegaConf.is_list(node) or isinstance(node, (list, tuple)):
+        for k, sub in enumerate(node):
+            yield from loss_calls(sub, f"{path}[{k}]")
+
+
+def check_lazy_inputs(cfg, eval_only: bool = False) -> None:
+    """What a lazy run reads, checked before anything starts (ConfigError naming the field): each
+    loss call's arguments by the rules of MODEL.EQL.LOSS; the datasets of ``dataloader.train``
+    (training) and ``dataloader.test`` registered, their jsons valid, their class count the
+    losses', their image files (eql/engine/validation.py)."""
+    num_classes = None
+    for path, call in loss_calls(cfg.model):
+        args = {k: call[k] for k in call if k != "_target_"}
+        try:
+            loss_config(**args)
+        except TypeError as e:
+            raise ConfigError(f"{path}: {e}") from None
+        except ConfigError as e:
+            raise ConfigError(f"{path}: {e}") from None
+        num_classes = args.get("num_classes")
+    for part, training in (("train", True), ("test", False)):
+        loader = cfg.dataloader.get(part)
+        if loader is None or (training and eval_only):
+            continue
+        dataset = loader.get("dataset")
+        if dataset is None or dataset.get("_target_") is not get_detection_dataset_dicts:
+            continue
+        field = f"dataloader.{part}.dataset.names"
+        names = [dataset.names] if isinstance(dataset.names, str) else list(dataset.names)
+        mapper = loader.get("mapper") or {}
+        reads = SimpleNamespace(
+            MODEL=SimpleNamespace(MASK_ON=bool(mapper.get("use_instance_mask", False))),
+            INPUT=SimpleNamespace(MASK_FORMAT=mapper.get("instance_mask_format", "polygon")),
+            DATASETS=SimpleNamespace(CHECK_IMAGES=-1),
+        )
+        for name in names:
+            cats = dataset_categories(name, field, training)
+            if cats is not None and num_classes is not None and len(cats) != num_classes:
+                raise ConfigError(
+                    f"{field}: dataset '{name}' has {len(cats)} categories, the model's loss "
+                    f"{num_classes}"
+                )
+            check_dataset_files(reads, name, field, training)
+
+
+def check_lazy_weights(cfg, eval_only: bool, resume: bool, allow_random_weights: bool) -> None:
+    """train.init_checkpoint: a readable checkpoint file, a known eql:// name, a URL (fetched when
+    loaded); empty with --eval-only only with ``allow_random_weights``. With --resume, the run's
+    last checkpoint (named in its folder) is checked instead when there is one."""
+    if resume and check_resume(SimpleNamespace(OUTPUT_DIR=cfg.train.output_dir)):
+        return
+    weights = cfg.train.init_checkpoint
+    if not weights:
+        if eval_only and not allow_random_weights:
+            raise ConfigError(
+                "train.init_checkpoint: empty for --eval-only: the metrics would be those of a "
+                "randomly initialised model (pass --allow-random-weights to do that on purpose)"
+            )
+    elif weights.startswith("eql://"):
+        get_entry(weights[len("eql://") :])
+    elif "://" not in weights:
+        check_checkpoint_file(weights, "train.init_checkpoint")

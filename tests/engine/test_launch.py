@@ -11,16 +11,16 @@ import sys
 import pytest
 from common import REPO, run_tool, synthetic_args, two_process_args
 
-from eql.engine.launch import (
+from eql.engine.cluster_env import (
     SLURM,
     SLURM_PORT_BASE,
     TORCHRUN,
     LauncherError,
     check_launch_options,
     cluster_job,
-    config_disagreement,
     first_host,
 )
+from eql.engine.launch import config_disagreement
 
 TORCHRUN_ENV = {
     "RANK": "3",

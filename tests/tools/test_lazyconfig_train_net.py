@@ -109,7 +109,32 @@ def bad_cases(tmp_path):
         ([], ["datasets.other=1"], "datasets.other"),
         ([], ["train.max_iter"], "key=value"),
         ([], ["dataloader.evaluator=None"], "dataloader.evaluator"),
+        (
+            [],
+            ["model.roi_heads.box_predictor.cls_loss.keys={MODEL.EQL.EQL.LAMBDA: 0}"],
+            "model.roi_heads.box_predictor.cls_loss: MODEL.EQL.EQL.LAMBDA",
+        ),
+        ([], ["model.roi_heads.box_predictor.cls_loss.name=efl"], "MODEL.EQL.LOSS"),
+        ([], ["dataloader.train.dataset.names=[nope_train]"], "dataloader.train.dataset.names"),
+        ([], ["dataloader.test.dataset.names=[nope_val]"], "dataloader.test.dataset.names"),
+        ([], ["model.roi_heads.num_classes=25"], "has 24 categories"),
+        (["--eval-only"], [], "train.init_checkpoint: empty for --eval-only"),
+        ([], [f"train.init_checkpoint={tmp_path / 'none.pth'}"], "train.init_checkpoint"),
     ]
+
+
+def test_a_launcher_contradiction_is_refused_before_anything_starts(
+    tiny_synthetic, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("SLURM_NTASKS", "2")
+    monkeypatch.setenv("SLURM_PROCID", "0")
+    out = tmp_path / "out"
+    args = ["--num-gpus", "4", *lazy_args(tiny_synthetic, out)]
+    code, err, _ = run_tool("lazyconfig_train_net", args)
+    lines = [x for x in err.splitlines() if x.strip()]
+    assert code == 2 and len(lines) == 1, err[-2000:]
+    assert "--num-gpus 4" in lines[0] and "SLURM_NTASKS=2" in lines[0]
+    assert not out.exists()
 
 
 def test_bad_input_is_one_line_and_starts_nothing(tiny_synthetic, tmp_path):
