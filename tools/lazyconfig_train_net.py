@@ -68,6 +68,10 @@ def validate(args, world_size=None):
         raise ConfigError(f"train.device: {device!r} but this machine has no GPU; use 'cpu'")
     if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
         raise ConfigError(f"train.device: 'cpu' or 'cuda', got {device!r}")
+    if cfg.train.amp.enabled and not device.startswith("cuda"):
+        raise ConfigError(
+            f"train.amp.enabled: needs train.device cuda (AMPTrainer is CUDA-only), got {device!r}"
+        )
     batch = cfg.dataloader.train.total_batch_size
     if not args.eval_only and batch % world:
         raise ConfigError(

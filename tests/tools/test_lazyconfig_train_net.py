@@ -104,6 +104,7 @@ def bad_cases(tmp_path):
         ([], ["train.eval_period=-1"], "train.eval_period"),
         ([], ["train.ddp={}"], "train.ddp"),
         ([], ["train.device=tpu"], "train.device"),
+        ([], ["train.amp.enabled=True"], "train.amp.enabled"),
         (["--num-gpus", "2"], ["dataloader.train.total_batch_size=3"], "total_batch_size"),
         ([], ["train.checkpointer.max_to_keep=3"], "train.checkpointer.max_to_keep"),
         ([], ["datasets.other=1"], "datasets.other"),
