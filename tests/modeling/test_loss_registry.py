@@ -191,7 +191,7 @@ def test_the_guide_to_adding_a_loss_runs(tmp_path):
     import re
 
     with open(os.path.join(REPO, "docs", "adding_a_loss.md")) as f:
-        loss, _, entry, test = re.findall(r"```python\n(.*?)```", f.read(), flags=re.S)
+        loss, _, entry, test, lazy = re.findall(r"```python\n(.*?)```", f.read(), flags=re.S)
     absolute = {
         "from .base ": "from eql.losses.base ",
         "from .context ": "from eql.losses.context ",
@@ -210,6 +210,10 @@ def test_the_guide_to_adding_a_loss_runs(tmp_path):
     test = "import toy_entry  # noqa: F401\n" + test.replace(
         "from eql.losses import", "from toy import"
     )
+    # the LazyConfig block, as a third test
+    test += "\n\ndef test_the_lazy_config_block():\n" + "".join(
+        f"    {line}\n" for line in lazy.splitlines()
+    )
     (tmp_path / "test_toy.py").write_text(test)
     env = {
         **os.environ,
@@ -224,4 +228,4 @@ def test_the_guide_to_adding_a_loss_runs(tmp_path):
         timeout=300,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert "2 passed" in proc.stdout
+    assert "3 passed" in proc.stdout
