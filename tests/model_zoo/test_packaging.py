@@ -144,7 +144,8 @@ def test_the_model_zoo_works_from_an_installed_wheel_in_another_directory(built)
     assert out.returncode == 0, out.stderr[-3000:]
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["configs"] == repo_configs()
-    assert result["models"] == model_zoo.list_models()
+    with open(os.path.join(REPO, "eql", "model_zoo", "models.json")) as f:
+        assert result["models"] == sorted(json.load(f)["models"])  # the shipped registry
     assert result["cwd"] == str(elsewhere) and not result["training"]
     assert result["params"] > 40_000_000  # an R-50 Mask R-CNN of LVIS v0.5's 1,230 classes
 
