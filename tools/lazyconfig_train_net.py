@@ -50,6 +50,11 @@ def prepare_config(cfg):
         if unknown:
             raise ConfigError(f"datasets.{name}.{sorted(unknown)[0]}: unknown field")
     synthetic = datasets.get("synthetic")
+    if synthetic is not None and not synthetic.get("root"):
+        raise ConfigError(
+            "datasets.synthetic.root: empty (the folder of a set made by "
+            "eql.data.generate_synthetic_lvis)"
+        )
     if synthetic:
         register_synthetic_lvis(synthetic.root, synthetic.get("prefix", "synthetic_lvis"))
     return cfg

@@ -8,6 +8,7 @@ is the trainer's); ``train`` holds output_dir, init_checkpoint, max_iter, amp.en
 checkpointer.period, eval_period, log_period, device and seed, checked by :data:`TRAIN_KEYS`.
 """
 
+import inspect
 import os
 import weakref
 
@@ -77,6 +78,25 @@ def check_lazy_training(cfg) -> None:
             "dataloader.train: eql's lazy training needs L(eql.data.train_stream."
             "reproducible_train_loader)(...) (the stream a resumed run continues exactly)"
         )
+    check_call_arguments(cfg.dataloader.train, "dataloader.train", exclude=("position",))
+
+
+def check_call_arguments(call, path: str, exclude=()) -> None:
+    """ConfigError naming ``path.<argument>``: an argument the call's target does not take, or a
+    required one that is not given (``exclude``: set by eql, not by the config)."""
+    params = inspect.signature(call._target_).parameters
+    for name in call:
+        if name != "_target_" and name not in params:
+            raise ConfigError(f"{path}.{name}: not an argument of {call._target_.__qualname__}")
+    for name, param in params.items():
+        required = param.default is param.empty and param.kind not in (
+            param.VAR_POSITIONAL,
+            param.VAR_KEYWORD,
+        )
+        if required and name not in call and name not in exclude:
+            raise ConfigError(
+                f"{path}.{name}: missing (an argument of {call._target_.__qualname__})"
+            )
 
 
 def _lookup(tree, dotted):

@@ -161,3 +161,20 @@ def test_a_lazy_file_that_cannot_be_used_is_named(tmp_path):
             load_lazy_config(str(path))
         assert str(e.value).startswith(str(path)) and message in str(e.value), str(e.value)
         assert "\n" not in str(e.value)
+
+
+def test_the_train_loader_call_is_checked_against_its_function():
+    from eql.engine.lazy_trainer import check_lazy_training
+
+    path = os.path.join(LAZY, "quick_schedules", "synthetic_mask_rcnn_R_18_FPN_instant_test.py")
+    cfg = load_lazy_config(path)
+    check_lazy_training(cfg)
+    cfg.dataloader.train.pop("total_batch_size")
+    with pytest.raises(ConfigError, match=r"dataloader\.train\.total_batch_size: missing"):
+        check_lazy_training(cfg)
+    cfg = load_lazy_config(path, ["+dataloader.train.batch_size=2"])
+    with pytest.raises(ConfigError, match=r"dataloader\.train\.batch_size: not an argument"):
+        check_lazy_training(cfg)
+    cfg = load_lazy_config(path, ["+train.max_to_keep=2"])
+    with pytest.raises(ConfigError, match=r"train\.max_to_keep: not read"):
+        check_lazy_training(cfg)
