@@ -47,9 +47,20 @@ TRAIN_KEYS = (
     Key("train.device", str, doc="cpu or cuda"),
     Key("train.seed", int, ">= 0", "the run's seed", also=((-1, "a random seed"),)),
 )
-TRAIN_FIELDS = {"output_dir", "init_checkpoint", "max_iter", "amp", "checkpointer", "eval_period"}
-TRAIN_FIELDS |= {"log_period", "device", "seed"}
-NESTED_FIELDS = {"amp": {"enabled"}, "checkpointer": {"period"}}
+
+
+def _declared_fields():
+    """The fields of ``train`` the table declares, and those of its nodes (amp, checkpointer)."""
+    fields, nested = set(), {}
+    for key in TRAIN_KEYS:
+        parts = key.name.split(".")
+        fields.add(parts[1])
+        if len(parts) == 3:
+            nested.setdefault(parts[1], set()).add(parts[2])
+    return fields, nested
+
+
+TRAIN_FIELDS, NESTED_FIELDS = _declared_fields()
 
 
 def check_lazy_training(cfg) -> None:
@@ -59,6 +70,8 @@ def check_lazy_training(cfg) -> None:
     for field, value in train.items():
         if field not in TRAIN_FIELDS:
             raise ConfigError(f"train.{field}: not read by eql's lazy training; remove it")
+        if field in NESTED_FIELDS and not isinstance(value, dict):
+            raise ConfigError(f"train.{field}: a dict of {sorted(NESTED_FIELDS[field])}")
         unknown = set(value) - NESTED_FIELDS[field] if field in NESTED_FIELDS else set()
         if unknown:
             raise ConfigError(f"train.{field}.{sorted(unknown)[0]}: not read by eql's training")
