@@ -52,11 +52,7 @@ def join_job(job: ClusterJob, device: str) -> None:
     """Joins this process to its job's process group (``env://``) and creates detectron2's
     per-machine group; on CUDA, selects the GPU of the local rank."""
     cuda = device.startswith("cuda") and torch.cuda.is_available()
-    if cuda and job.local_world_size > torch.cuda.device_count():
-        raise LauncherError(
-            f"{job.local_world_size} processes per machine but {torch.cuda.device_count()} GPUs "
-            "here (one process per GPU)"
-        )
+    gpu = local_gpu(job, torch.cuda.device_count()) if cuda else None
     os.environ.update(_environment(job))
     dist.init_process_group(
         backend="nccl" if cuda else "gloo",
@@ -67,8 +63,22 @@ def join_job(job: ClusterJob, device: str) -> None:
     )
     comm.create_local_process_group(job.local_world_size)
     if cuda:
-        torch.cuda.set_device(job.local_rank)
+        torch.cuda.set_device(gpu)
     comm.synchronize()
+
+
+def local_gpu(job: ClusterJob, visible: int) -> int:
+    """The GPU index of this process among the ``visible`` ones: its local rank when the machine's
+    GPUs are all visible, 0 when the launcher gave each process its own GPU (one visible:
+    ``srun --gpus-per-task 1``, a CUDA_VISIBLE_DEVICES per process)."""
+    if visible >= job.local_world_size:
+        return job.local_rank
+    if visible == 1:
+        return 0
+    raise LauncherError(
+        f"{job.local_world_size} processes per machine but {visible} GPUs visible to this one "
+        "(one process per GPU: all GPUs visible to every process, or one each)"
+    )
 
 
 def agree(problem: Optional[str]) -> None:

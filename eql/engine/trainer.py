@@ -4,6 +4,7 @@ import logging
 import os
 import weakref
 
+import torch
 from detectron2.engine import AMPTrainer, DefaultTrainer, SimpleTrainer, TrainerBase
 from detectron2.engine.defaults import create_ddp_model
 from detectron2.engine.hooks import IterationTimer, PeriodicWriter
@@ -22,9 +23,12 @@ from .validation import check_training_setup
 
 
 def ddp_device_ids(device: str):
-    """``device_ids`` for DistributedDataParallel: the local GPU, or None for a CPU model (DDP
-    rejects device ids for CPU modules; detectron2's create_ddp_model always passes them)."""
-    return [comm.get_local_rank()] if str(device).startswith("cuda") else None
+    """``device_ids`` for DistributedDataParallel: the process's GPU (the index in ``device``, else
+    the current one, which the launch selected), or None for a CPU model (DDP rejects device ids
+    for CPU modules; detectron2's create_ddp_model always passes them)."""
+    if not str(device).startswith("cuda"):
+        return None
+    return [torch.device(device).index if ":" in str(device) else torch.cuda.current_device()]
 
 
 class Trainer(DefaultTrainer):

@@ -237,3 +237,15 @@ def test_check_launch_options_without_a_launcher_accepts_them():
 
     check_launch_options(Args(), {})
     check_launch_options(Args(), {"SLURM_NTASKS": "1", "SLURM_PROCID": "0"})
+
+
+def test_each_process_takes_its_gpu_whether_it_sees_all_or_its_own():
+    from eql.engine.launch import local_gpu
+    from eql.engine.trainer import ddp_device_ids
+
+    job = cluster_job(TORCHRUN_ENV)  # local rank 1 of 2
+    assert local_gpu(job, 2) == 1 and local_gpu(job, 8) == 1  # every GPU visible
+    assert local_gpu(job, 1) == 0  # srun --gpus-per-task 1: its own GPU only
+    with pytest.raises(LauncherError, match="2 processes per machine but 0 GPUs"):
+        local_gpu(job, 0)
+    assert ddp_device_ids("cpu") is None and ddp_device_ids("cuda:3") == [3]
