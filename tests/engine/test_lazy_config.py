@@ -178,3 +178,48 @@ def test_the_train_loader_call_is_checked_against_its_function():
     cfg = load_lazy_config(path, ["+train.max_to_keep=2"])
     with pytest.raises(ConfigError, match=r"train\.max_to_keep: not read"):
         check_lazy_training(cfg)
+
+
+@pytest.mark.parametrize("lazy", sorted(n for n in TWINS if "LVISv1" in n))
+def test_a_lazy_lvis_config_trains_with_its_yaml_twins_settings(lazy):
+    """The data, solver, schedule and test settings of the lazy config are the yaml twin's."""
+    cfg = load_config(os.path.join(REPO, "configs", TWINS[lazy]), ["MODEL.DEVICE", "cpu"])
+    lazy_cfg = load_lazy_config(os.path.join(LAZY, *lazy.split("/")[1:]))
+    train, test = lazy_cfg.dataloader.train, lazy_cfg.dataloader.test
+    resize_train, flip = train.mapper.augmentations
+    resize_test = test.mapper.augmentations[0]
+    solver, schedule = cfg.SOLVER, lazy_cfg.lr_multiplier
+    pairs = [
+        (tuple(train.dataset.names), cfg.DATASETS.TRAIN),
+        (tuple(test.dataset.names), cfg.DATASETS.TEST),
+        (lazy_cfg.dataloader.evaluator.dataset_name, cfg.DATASETS.TEST[0]),
+        (lazy_cfg.dataloader.evaluator.max_dets_per_image, cfg.TEST.DETECTIONS_PER_IMAGE),
+        (train.total_batch_size, solver.IMS_PER_BATCH),
+        (train.num_workers, cfg.DATALOADER.NUM_WORKERS),
+        (train.sampler, cfg.DATALOADER.SAMPLER_TRAIN),
+        (tuple(resize_train.short_edge_length), cfg.INPUT.MIN_SIZE_TRAIN),
+        (resize_train.max_size, cfg.INPUT.MAX_SIZE_TRAIN),
+        (resize_train.sample_style, cfg.INPUT.MIN_SIZE_TRAIN_SAMPLING),
+        (flip.horizontal, cfg.INPUT.RANDOM_FLIP == "horizontal"),
+        (train.mapper.use_instance_mask, cfg.MODEL.MASK_ON),
+        (resize_test.short_edge_length, cfg.INPUT.MIN_SIZE_TEST),
+        (resize_test.max_size, cfg.INPUT.MAX_SIZE_TEST),
+        (lazy_cfg.optimizer.lr, solver.BASE_LR),
+        (lazy_cfg.optimizer.momentum, solver.MOMENTUM),
+        (lazy_cfg.optimizer.weight_decay, solver.WEIGHT_DECAY),
+        (lazy_cfg.optimizer.params.weight_decay_norm, solver.WEIGHT_DECAY_NORM),
+        (lazy_cfg.train.max_iter, solver.MAX_ITER),
+        (lazy_cfg.train.checkpointer.period, solver.CHECKPOINT_PERIOD),
+        (lazy_cfg.train.init_checkpoint, cfg.MODEL.WEIGHTS),
+        (tuple(schedule.scheduler.milestones), solver.STEPS),
+        (schedule.scheduler.num_updates, solver.MAX_ITER),
+        (list(schedule.scheduler["values"]), [solver.GAMMA**k for k in range(len(solver.STEPS) + 1)]),
+        (round(schedule.warmup_length * solver.MAX_ITER), solver.WARMUP_ITERS),
+        (schedule.warmup_factor, solver.WARMUP_FACTOR),
+        (schedule.warmup_method, solver.WARMUP_METHOD),
+    ]
+    if cfg.DATALOADER.SAMPLER_TRAIN == "RepeatFactorTrainingSampler":
+        pairs.append((train.repeat_threshold, cfg.DATALOADER.REPEAT_THRESHOLD))
+    for k, (got, expected) in enumerate(pairs):
+        assert got == pytest.approx(expected), (k, got, expected)
+    assert not solver.CLIP_GRADIENTS.ENABLED and not solver.AMP.ENABLED
