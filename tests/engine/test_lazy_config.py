@@ -213,7 +213,10 @@ def test_a_lazy_lvis_config_trains_with_its_yaml_twins_settings(lazy):
         (lazy_cfg.train.init_checkpoint, cfg.MODEL.WEIGHTS),
         (tuple(schedule.scheduler.milestones), solver.STEPS),
         (schedule.scheduler.num_updates, solver.MAX_ITER),
-        (list(schedule.scheduler["values"]), [solver.GAMMA**k for k in range(len(solver.STEPS) + 1)]),
+        (
+            list(schedule.scheduler["values"]),
+            [solver.GAMMA**k for k in range(len(solver.STEPS) + 1)],
+        ),
         (round(schedule.warmup_length * solver.MAX_ITER), solver.WARMUP_ITERS),
         (schedule.warmup_factor, solver.WARMUP_FACTOR),
         (schedule.warmup_method, solver.WARMUP_METHOD),
