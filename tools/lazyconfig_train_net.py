@@ -22,7 +22,8 @@ from detectron2.config import instantiate
 from detectron2.engine import default_setup
 from detectron2.utils import comm
 from detectron2.utils.logger import setup_logger
-from train_net import argument_parser
+from train_net import argument_parser as train_net_argument_parser
+from train_net import parse_args
 
 import eql  # noqa: F401  (registers eql's models and datasets)
 from eql.checkpoint import EQLCheckpointer
@@ -110,10 +111,13 @@ def worker(args, cfg):
     return report_worker_errors(main, args, cfg)
 
 
+def argument_parser():
+    """train_net's command line (overrides are ``key=value``)."""
+    return train_net_argument_parser(__doc__)
+
+
 def cli(argv=None):
-    parser = argument_parser()
-    parser.description = __doc__
-    args = parser.parse_args(argv)
+    args = parse_args(argv, __doc__)
     print("Command Line Args:", args)
     return launch_from_command_line(
         args,

@@ -97,7 +97,7 @@ def main(args, cfg=None):
     return trainer.train()
 
 
-def argument_parser():
+def argument_parser(description=__doc__):
     """detectron2's train_net command line (its default_argument_parser's options and defaults),
     with numbers checked as eql's tools check them (eql/utils/arguments.py)."""
     import argparse
@@ -105,7 +105,7 @@ def argument_parser():
     from eql.utils.arguments import count, nonnegative_int
 
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        description=description, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--config-file", default="", metavar="FILE", help="path to config file")
     parser.add_argument(
@@ -130,13 +130,16 @@ def argument_parser():
         "count (refused by default: the metrics would be a random head's)",
     )
     parser.add_argument(
-        "opts", help="config overrides: KEY VALUE pairs", default=None, nargs=argparse.REMAINDER
+        "opts",
+        help="config overrides: KEY VALUE pairs (lazyconfig_train_net: key=value)",
+        default=None,
+        nargs=argparse.REMAINDER,
     )
     return parser
 
 
-def parse_args(argv=None):
-    parser = argument_parser()
+def parse_args(argv=None, description=__doc__):
+    parser = argument_parser(description)
     args = parser.parse_args(argv)
     if args.machine_rank >= args.num_machines:
         parser.error(

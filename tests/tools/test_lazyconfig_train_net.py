@@ -139,6 +139,9 @@ def test_a_launcher_contradiction_is_refused_before_anything_starts(
     assert code == 2 and len(lines) == 1, err[-2000:]
     assert "--num-gpus 4" in lines[0] and "SLURM_NTASKS=2" in lines[0]
     assert not out.exists()
+    # train_net's option checks: a machine rank beyond the machines (argparse's usage + error)
+    code, err, _ = run_tool("lazyconfig_train_net", ["--machine-rank", "1", *args[2:]])
+    assert code == 2 and "--machine-rank: 1 is not below --num-machines 1" in err
 
 
 def test_bad_input_is_one_line_and_starts_nothing(tiny_synthetic, tmp_path):
