@@ -30,7 +30,12 @@ from eql.checkpoint import EQLCheckpointer
 from eql.data import register_synthetic_lvis
 from eql.engine import write_eval_results
 from eql.engine.launch import RunPlace, launch_from_command_line, report_worker_errors
-from eql.engine.lazy import check_lazy_inputs, check_lazy_weights, load_lazy_config
+from eql.engine.lazy import (
+    check_lazy_inputs,
+    check_lazy_weights,
+    estimated_lazy_checkpoint_bytes,
+    load_lazy_config,
+)
 from eql.engine.lazy_trainer import LazyTrainer, check_lazy_training, config_text, evaluate
 from eql.engine.output_dir import check_output_dir
 from eql.errors import ConfigError
@@ -84,7 +89,9 @@ def validate(args, world_size=None):
             f"dataloader.train.total_batch_size: {batch} images cannot be split over {world} "
             "processes"
         )
-    check_output_dir(cfg.train.output_dir)
+    check_output_dir(
+        cfg.train.output_dir, None if args.eval_only else estimated_lazy_checkpoint_bytes(cfg)
+    )
     return cfg
 
 

@@ -12,11 +12,13 @@ defaults and ``keys`` and checked by the same rules as a yaml config (eql.config
 config and its yaml twin build the same loss, and a bad value is refused naming its key.
 """
 
+import copy
 import os
 from types import SimpleNamespace
 from typing import Dict, Iterator, Optional, Sequence, Tuple
 
-from detectron2.config import LazyConfig
+import torch
+from detectron2.config import LazyConfig, instantiate
 from detectron2.data import get_detection_dataset_dicts
 from omegaconf import OmegaConf
 
@@ -25,6 +27,7 @@ from ..errors import ConfigError
 from ..model_zoo import config_path, get_entry
 from ..modeling.heads import DENSE_HEAD, HEAD_KINDS, ROI_HEAD, SEMSEG_HEAD
 from ..modeling.losses import build_classification_loss
+from .output_dir import checkpoint_bytes
 from .validation import check_checkpoint_file, check_dataset_files, check_resume, dataset_categories
 
 # the base config of eql's models with each head kind: the loss's config starts from it, so that
@@ -197,3 +200,20 @@ def check_lazy_weights(cfg, eval_only: bool, resume: bool, allow_random_weights:
         get_entry(weights[len("eql://") :])
     elif "://" not in weights:
         check_checkpoint_file(weights, "train.init_checkpoint")
+
+
+def estimated_lazy_checkpoint_bytes(cfg) -> Optional[int]:
+    """Bytes of a training checkpoint of the lazy config's model, built on the meta device with
+    the plain loss of each head (as :func:`eql.engine.output_dir.estimated_checkpoint_bytes`: the
+    losses' statistics need data and values the meta device does not have); None where the model
+    cannot be built there."""
+    model_cfg = copy.deepcopy(cfg.model)
+    for _, call in loss_calls(model_cfg):
+        call.name = HEAD_KINDS[call.get("head", ROI_HEAD)].baseline
+        call.frequency_source, call.train_datasets, call.keys = "none", (), {}
+    try:
+        with torch.device("meta"):
+            model = instantiate(model_cfg)
+    except Exception:  # noqa: BLE001  (an estimate: a model that needs real tensors has none)
+        return None
+    return checkpoint_bytes(model)

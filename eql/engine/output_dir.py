@@ -73,6 +73,12 @@ def estimated_checkpoint_bytes(cfg) -> Optional[int]:
             model = build_model(meta)
     except Exception:  # noqa: BLE001  (an estimate: a model that needs real tensors has none)
         return None
+    return checkpoint_bytes(model)
+
+
+def checkpoint_bytes(model) -> int:
+    """Bytes of a training checkpoint of ``model``: its state plus an optimizer state of its
+    parameters' size (SGD's momentum)."""
     params = sum(p.numel() * p.element_size() for p in model.parameters())
     state = sum(t.numel() * t.element_size() for t in model.state_dict().values())
     return int(state + params)

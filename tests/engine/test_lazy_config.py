@@ -226,3 +226,16 @@ def test_a_lazy_lvis_config_trains_with_its_yaml_twins_settings(lazy):
     for k, (got, expected) in enumerate(pairs):
         assert got == pytest.approx(expected), (k, got, expected)
     assert not solver.CLIP_GRADIENTS.ENABLED and not solver.AMP.ENABLED
+
+
+def test_the_checkpoint_estimate_of_a_lazy_config_is_its_yaml_twins():
+    from eql.engine.lazy import estimated_lazy_checkpoint_bytes
+    from eql.engine.output_dir import estimated_checkpoint_bytes
+
+    for lazy in ("lazy/quick_schedules/synthetic_mask_rcnn_R_18_FPN_instant_test.py",
+                 "lazy/LVISv1-InstanceSegmentation/seesaw_mask_rcnn_R_50_FPN_1x.py"):  # fmt: skip
+        twin = load_config(os.path.join(REPO, "configs", TWINS[lazy]), ["MODEL.DEVICE", "cpu"])
+        estimate = estimated_lazy_checkpoint_bytes(
+            load_lazy_config(os.path.join(REPO, "configs", lazy))
+        )
+        assert estimate == estimated_checkpoint_bytes(twin) and estimate > 10_000_000
