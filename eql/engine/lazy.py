@@ -17,7 +17,6 @@ import os
 from types import SimpleNamespace
 from typing import Dict, Iterator, Optional, Sequence, Tuple
 
-import torch
 from detectron2.config import LazyConfig, instantiate
 from detectron2.data import get_detection_dataset_dicts
 from omegaconf import OmegaConf
@@ -27,7 +26,7 @@ from ..errors import ConfigError
 from ..model_zoo import config_path, get_entry
 from ..modeling.heads import DENSE_HEAD, HEAD_KINDS, ROI_HEAD, SEMSEG_HEAD
 from ..modeling.losses import build_classification_loss
-from .output_dir import checkpoint_bytes
+from .output_dir import meta_checkpoint_bytes
 from .validation import check_checkpoint_file, check_dataset_files, check_resume, dataset_categories
 
 # the base config of eql's models with each head kind: the loss's config starts from it, so that
@@ -211,9 +210,4 @@ def estimated_lazy_checkpoint_bytes(cfg) -> Optional[int]:
     for _, call in loss_calls(model_cfg):
         call.name = HEAD_KINDS[call.get("head", ROI_HEAD)].baseline
         call.frequency_source, call.train_datasets, call.keys = "none", (), {}
-    try:
-        with torch.device("meta"):
-            model = instantiate(model_cfg)
-    except Exception:  # noqa: BLE001  (an estimate: a model that needs real tensors has none)
-        return None
-    return checkpoint_bytes(model)
+    return meta_checkpoint_bytes(lambda: instantiate(model_cfg))

@@ -57,7 +57,6 @@ def estimated_checkpoint_bytes(cfg) -> Optional[int]:
     """Bytes of a training checkpoint of ``cfg``'s model: its parameters and buffers plus an
     optimizer state of the parameters' size (SGD's momentum), from a model built on the meta
     device (no memory); None where the model cannot be built there."""
-    import torch
     from detectron2.modeling import build_model
 
     plain = HEAD_KINDS[model_head_kind(cfg)].baseline
@@ -68,17 +67,20 @@ def estimated_checkpoint_bytes(cfg) -> Optional[int]:
     meta.MODEL.DEVICE, meta.MODEL.WEIGHTS = "meta", ""
     meta.MODEL.EQL.LOSS, meta.MODEL.EQL.GRADIENT_STATS.PERIOD = plain, 0
     meta.MODEL.ROI_BOX_HEAD.USE_FED_LOSS = False
+    return meta_checkpoint_bytes(lambda: build_model(meta))
+
+
+def meta_checkpoint_bytes(build) -> Optional[int]:
+    """Bytes of a training checkpoint of the model ``build()`` makes on the meta device (no
+    memory): its state plus an optimizer state of its parameters' size (SGD's momentum); None
+    where it cannot be built there."""
+    import torch
+
     try:
         with torch.device("meta"):
-            model = build_model(meta)
+            model = build()
     except Exception:  # noqa: BLE001  (an estimate: a model that needs real tensors has none)
         return None
-    return checkpoint_bytes(model)
-
-
-def checkpoint_bytes(model) -> int:
-    """Bytes of a training checkpoint of ``model``: its state plus an optimizer state of its
-    parameters' size (SGD's momentum)."""
     params = sum(p.numel() * p.element_size() for p in model.parameters())
     state = sum(t.numel() * t.element_size() for t in model.state_dict().values())
     return int(state + params)
