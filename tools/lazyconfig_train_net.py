@@ -17,7 +17,6 @@ eql's synthetic set: ``datasets = dict(synthetic=dict(root=..., prefix=...))``.
 import logging
 import os
 
-import torch
 from detectron2.config import instantiate
 from detectron2.engine import default_setup
 from detectron2.utils import comm
@@ -38,6 +37,7 @@ from eql.engine.lazy import (
 )
 from eql.engine.lazy_trainer import LazyTrainer, check_lazy_training, config_text, evaluate
 from eql.engine.output_dir import check_output_dir
+from eql.engine.validation import check_amp_device, check_device_name
 from eql.errors import ConfigError
 
 logger = logging.getLogger("eql")
@@ -52,6 +52,8 @@ def prepare_config(cfg):
     for name, node in datasets.items():
         if name not in DATASET_FIELDS:
             raise ConfigError(f"datasets.{name}: unknown; eql registers {sorted(DATASET_FIELDS)}")
+        if not hasattr(node, "keys"):
+            raise ConfigError(f"datasets.{name}: a dict of {sorted(DATASET_FIELDS[name])}")
         unknown = set(node) - DATASET_FIELDS[name]
         if unknown:
             raise ConfigError(f"datasets.{name}.{sorted(unknown)[0]}: unknown field")
@@ -74,15 +76,8 @@ def validate(args, world_size=None):
     check_lazy_inputs(cfg, eval_only=args.eval_only)
     check_lazy_weights(cfg, args.eval_only, args.resume, args.allow_random_weights)
     world = world_size or args.num_gpus * args.num_machines
-    device = cfg.train.device
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"train.device: {device!r} but this machine has no GPU; use 'cpu'")
-    if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
-        raise ConfigError(f"train.device: 'cpu' or 'cuda', got {device!r}")
-    if cfg.train.amp.enabled and not device.startswith("cuda"):
-        raise ConfigError(
-            f"train.amp.enabled: needs train.device cuda (AMPTrainer is CUDA-only), got {device!r}"
-        )
+    check_device_name(cfg.train.device, "train.device")
+    check_amp_device(cfg.train.amp.enabled, cfg.train.device, "train.amp.enabled", "train.device")
     batch = cfg.dataloader.train.total_batch_size
     if not args.eval_only and batch % world:
         raise ConfigError(

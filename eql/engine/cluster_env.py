@@ -44,13 +44,6 @@ class ClusterJob:
     def num_machines(self) -> int:
         return self.world_size // self.local_world_size
 
-    def describe(self) -> str:
-        return (
-            f"{self.launcher} job: rank {self.rank} of {self.world_size}, local rank "
-            f"{self.local_rank} of {self.local_world_size} on machine {self.machine_rank} of "
-            f"{self.num_machines}, rendezvous {self.master_addr}:{self.master_port}"
-        )
-
 
 def _int(env: Mapping[str, str], name: str, minimum: int) -> int:
     if name not in env:

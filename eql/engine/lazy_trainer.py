@@ -31,7 +31,7 @@ from omegaconf import OmegaConf
 from ..checkpoint import EQLCheckpointer
 from ..data.train_stream import StepSeeder, StreamPosition, reproducible_train_loader
 from ..errors import ConfigError
-from ..utils.config_keys import Key, check_keys
+from ..utils.config_keys import Key, check_keys, config_value
 from .divergence import finite_loss_hook
 from .trainer import Trainer, ddp_device_ids
 
@@ -75,7 +75,7 @@ def check_lazy_training(cfg) -> None:
         unknown = set(value) - NESTED_FIELDS[field] if field in NESTED_FIELDS else set()
         if unknown:
             raise ConfigError(f"train.{field}.{sorted(unknown)[0]}: not read by eql's training")
-    missing = [k.name for k in TRAIN_KEYS if _lookup(train, k.name) is None]
+    missing = [k.name for k in TRAIN_KEYS if _missing({"train": train}, k.name)]
     if missing:
         raise ConfigError(f"{missing[0]}: missing from the config")
     check_keys({"train": train}, TRAIN_KEYS)
@@ -112,13 +112,11 @@ def check_call_arguments(call, path: str, exclude=()) -> None:
             )
 
 
-def _lookup(tree, dotted):
-    node = tree
-    for part in dotted.split(".")[1:]:
-        if not isinstance(node, dict) or part not in node:
-            return None
-        node = node[part]
-    return node
+def _missing(tree, name: str) -> bool:
+    try:
+        return config_value(tree, name) is None
+    except (KeyError, TypeError):
+        return True
 
 
 def config_text(cfg) -> str:

@@ -139,11 +139,15 @@ def check_resume(cfg) -> bool:
 
 
 def check_device(cfg) -> None:
-    """MODEL.DEVICE names a device this machine has: cpu, or cuda[:N] with N below torch's count
-    (else torch's error in every process, after the start)."""
+    """MODEL.DEVICE names a device this machine has (:func:`check_device_name`)."""
+    check_device_name(str(cfg.MODEL.DEVICE), "MODEL.DEVICE")
+
+
+def check_device_name(device: str, key: str) -> None:
+    """``device`` (the value of ``key``) names a device this machine has: cpu, or cuda[:N] with N
+    below torch's count (else torch's error in every process, after the start)."""
     import torch
 
-    device = str(cfg.MODEL.DEVICE)
     if device == "cpu":
         return
     if device == "cuda" or device.startswith("cuda:"):
@@ -151,22 +155,26 @@ def check_device(cfg) -> None:
         index = device.partition(":")[2]
         if count == 0:
             raise ConfigError(
-                f"MODEL.DEVICE: {device!r}, but torch sees no CUDA device here (MODEL.DEVICE cpu "
-                "trains on the CPU)"
+                f"{key}: {device!r}, but torch sees no CUDA device here ({key} cpu trains on the "
+                "CPU)"
             )
         if index and (not index.isdigit() or int(index) >= count):
-            raise ConfigError(f"MODEL.DEVICE: {device!r}, but this machine has {count} GPU(s)")
+            raise ConfigError(f"{key}: {device!r}, but this machine has {count} GPU(s)")
         return
-    raise ConfigError(f"MODEL.DEVICE: {device!r} is not 'cpu', 'cuda' or 'cuda:N'")
+    raise ConfigError(f"{key}: {device!r} is not 'cpu', 'cuda' or 'cuda:N'")
+
+
+def check_amp_device(enabled: bool, device: str, amp_key: str, device_key: str) -> None:
+    """Mixed precision (``amp_key``) only on CUDA: detectron2's AMPTrainer is CUDA-only."""
+    if enabled and not str(device).startswith("cuda"):
+        raise ConfigError(
+            f"{amp_key}: needs {device_key} cuda (AMPTrainer is CUDA-only), got {device!r}"
+        )
 
 
 def check_training_setup(cfg, world_size: int) -> None:
 
-    if cfg.SOLVER.AMP.ENABLED and not str(cfg.MODEL.DEVICE).startswith("cuda"):
-        raise ConfigError(
-            f"SOLVER.AMP.ENABLED: needs MODEL.DEVICE cuda (AMPTrainer is CUDA-only), got "
-            f"{cfg.MODEL.DEVICE!r}"
-        )
+    check_amp_device(cfg.SOLVER.AMP.ENABLED, cfg.MODEL.DEVICE, "SOLVER.AMP.ENABLED", "MODEL.DEVICE")
     if cfg.DATALOADER.SAMPLER_TRAIN not in SAMPLERS:
         raise ConfigError(
             f"DATALOADER.SAMPLER_TRAIN: {cfg.DATALOADER.SAMPLER_TRAIN!r} is not supported by "

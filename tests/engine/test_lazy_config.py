@@ -16,7 +16,7 @@ from detectron2.structures import BitMasks, Boxes, Instances
 from detectron2.utils.events import EventStorage
 
 from eql.config import load_config
-from eql.engine.lazy import classification_loss, load_lazy_config
+from eql.engine.lazy import classification_loss, load_lazy_config, loss_calls
 from eql.errors import ConfigError
 from eql.model_zoo import list_configs
 from eql.modeling.heads import model_num_classes
@@ -60,18 +60,6 @@ def seeded_losses(model, batch):
         return {k: float(v) for k, v in model(batch).items()}
 
 
-def set_in_every_loss(node, key, value):
-    """Sets ``key`` of every L(classification_loss) call under a lazy config node."""
-    if hasattr(node, "items"):
-        if node.get("_target_") is classification_loss:
-            node[key] = value
-        for _, sub in node.items():
-            set_in_every_loss(sub, key, value)
-    elif isinstance(node, (list, tuple)) or type(node).__name__ == "ListConfig":
-        for sub in node:
-            set_in_every_loss(sub, key, value)
-
-
 @pytest.mark.parametrize("lazy", sorted(TWINS))
 def test_a_lazy_config_builds_its_yaml_twin(lazy, tmp_path):
     num_classes = model_num_classes(load_config(os.path.join(REPO, "configs", TWINS[lazy])))
@@ -84,7 +72,8 @@ def test_a_lazy_config_builds_its_yaml_twin(lazy, tmp_path):
     torch.manual_seed(0)
     twin = build_model(cfg)
     lazy_cfg = load_lazy_config(os.path.join(LAZY, *lazy.split("/")[1:]))
-    set_in_every_loss(lazy_cfg.model, "frequency_source", counts)
+    for _, call in loss_calls(lazy_cfg.model):
+        call.frequency_source = counts
     torch.manual_seed(1)
     model = instantiate(lazy_cfg.model)
     expected = {k: tuple(v.shape) for k, v in twin.state_dict().items()}

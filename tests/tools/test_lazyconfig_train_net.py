@@ -109,6 +109,7 @@ def bad_cases(tmp_path):
         ([], ["train.checkpointer.max_to_keep=3"], "train.checkpointer.max_to_keep"),
         ([], ["datasets.other=1"], "datasets.other"),
         ([], ["train.amp=True"], "train.amp: a dict"),
+        ([], ["datasets.synthetic=1"], "datasets.synthetic: a dict"),
         ([], ["datasets.synthetic.root="], "datasets.synthetic.root"),
         ([], ["+dataloader.train.shuffle=True"], "dataloader.train.shuffle"),
         ([], ["train.max_iter"], "key=value"),
