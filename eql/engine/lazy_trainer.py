@@ -29,7 +29,12 @@ from detectron2.utils import comm
 from omegaconf import OmegaConf
 
 from ..checkpoint import EQLCheckpointer
-from ..data.train_stream import StepSeeder, StreamPosition, reproducible_train_loader
+from ..data.train_stream import (
+    SAMPLERS,
+    StepSeeder,
+    StreamPosition,
+    reproducible_train_loader,
+)
 from ..errors import ConfigError
 from ..utils.config_keys import Key, check_keys, config_value
 from .divergence import finite_loss_hook
@@ -46,6 +51,17 @@ TRAIN_KEYS = (
     Key("train.log_period", int, ">= 1", "iterations between metric writes"),
     Key("train.device", str, doc="cpu or cuda"),
     Key("train.seed", int, ">= 0", "the run's seed", also=((-1, "a random seed"),)),
+)
+# the values of the train loader's call, checked at start-up by the rules of their yaml twins
+# (DATALOADER.*, SOLVER.IMS_PER_BATCH) where the config gives them
+TRAIN_LOADER_KEYS = (
+    Key("total_batch_size", int, ">= 1", "images per step, over all processes"),
+    Key("num_workers", int, ">= 0", "data loading processes; 0: in the trainer"),
+    Key("sampler", str, SAMPLERS, "the training sampler (eql's resumable stream)"),
+    Key("repeat_threshold", float, "[0, 1]", "repeat-factor sampling threshold (LVIS: 0.001)"),
+    Key("repeat_sqrt", bool, doc="square root of the repeat factor"),
+    Key("random_subset_ratio", float, "(0, 1]", "fraction of images sampled", none_ok=True),
+    Key("aspect_ratio_grouping", bool, doc="batches of one aspect-ratio group"),
 )
 
 
@@ -92,6 +108,10 @@ def check_lazy_training(cfg) -> None:
             "reproducible_train_loader)(...) (the stream a resumed run continues exactly)"
         )
     check_call_arguments(cfg.dataloader.train, "dataloader.train", exclude=("position",))
+    loader = OmegaConf.to_container(cfg.dataloader.train, resolve=True)
+    for key in TRAIN_LOADER_KEYS:
+        if key.name in loader:
+            key.check(loader[key.name], f"dataloader.train.{key.name}")
 
 
 def check_call_arguments(call, path: str, exclude=()) -> None:
