@@ -26,7 +26,15 @@ ALLOWED = {
     "eql.config": {"eql.errors", "eql.utils", "eql.modeling"},
     "eql.diagnostics": {"eql.errors", "eql.utils", "eql.losses", "eql.data", "eql.modeling"},
     "eql.model_zoo": {"eql.errors", "eql.utils", "eql.checkpoint", "eql.config"},
-    "eql.benchmark": {"eql.errors", "eql.utils", "eql.data", "eql.modeling", "eql.config"},
+    # the benchmark's reports read the gradient diagnostics' files
+    "eql.benchmark": {
+        "eql.errors",
+        "eql.utils",
+        "eql.data",
+        "eql.modeling",
+        "eql.config",
+        "eql.diagnostics",
+    },
     "eql.engine": {
         "eql.errors",
         "eql.utils",

@@ -1,20 +1,16 @@
-"""What the long-tail benchmark trains (:mod:`eql.benchmark.long_tail_sweep`): its set sizes
-with their configs, and each loss variant's config options, with LVIS's settings kept as counts
-(EQL's tail, the RFS threshold in images, the federated loss's share of the classes)."""
+"""The long-tail benchmark's sizes (:mod:`eql.benchmark.long_tail_sweep`): each generated set with
+the config trained on it, and the schedule multiples of a config (1x, 2x, 4x: detectron2's way,
+iterations and learning-rate steps multiplied, warm-up kept)."""
 
 import os
 from dataclasses import dataclass, replace
 from typing import Dict, List
 
 from ..config import load_config
-from ..errors import UserError
-from ..modeling.losses import CLASSIFICATION_LOSS_REGISTRY, ROI_HEAD
+from ..modeling.heads import DENSE_HEAD, ROI_HEAD
+from .long_tail_variants import SweepError  # noqa: F401  (re-exported)
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-class SweepError(UserError):
-    """A sweep cannot go on (settings changed, a run failed); the message names the file or key."""
 
 
 @dataclass(frozen=True)
@@ -31,6 +27,7 @@ class SetSize:
     # val draws every class alike: a rare class's AP is measured on as many instances as a
     # frequent one's (~19 for the smoke size), not on the ~7 that sqrt(training count) gives it
     val_class_weights: str = "uniform"
+    head: str = ROI_HEAD  # the kind of the config's classifier: the losses it can train
 
     def data_params(self) -> Dict:
         """The set's parameters: generate_synthetic_lvis's keyword arguments (also params.json)."""
@@ -61,6 +58,25 @@ SIZES = {
     "smoke": SMOKE,
     # the same set, trained twice as long (~4 minutes a run)
     "demo": replace(SMOKE, config="configs/LongTail-Synthetic/demo_faster_rcnn_R_18_FPN.yaml"),
+    # the demo's set and schedule with RetinaNet R-18-FPN: focal loss vs EFL (one-stage)
+    "demo_retinanet": replace(
+        SMOKE,
+        config="configs/LongTail-Synthetic/demo_retinanet_R_18_FPN.yaml",
+        head=DENSE_HEAD,
+    ),
+    # rehearsals (a run in seconds): benchmarks/gpu_evidence.sh --dry-run, the tests
+    "tiny": replace(
+        SMOKE, num_classes=12, num_train_images=240, num_val_images=24, max_images_per_class=110
+    ),
+    "tiny_retinanet": replace(
+        SMOKE,
+        config="configs/LongTail-Synthetic/demo_retinanet_R_18_FPN.yaml",
+        head=DENSE_HEAD,
+        num_classes=12,
+        num_train_images=240,
+        num_val_images=24,
+        max_images_per_class=110,
+    ),
     # 300 classes: 84 rare, 115 common, 101 frequent (38,030 class-images: >= 12,677 images)
     "gpu": SetSize(
         config="configs/LongTail-Synthetic/gpu_mask_rcnn_R_50_FPN.yaml",
@@ -72,45 +88,6 @@ SIZES = {
     ),
 }
 
-# detectron2's own softmax predictor, the baseline that is not an eql loss
-DETECTRON2_BASELINES: Dict[str, List[str]] = {
-    "softmax_ce": [
-        "MODEL.ROI_HEADS.NAME",
-        "StandardROIHeads",
-        "MODEL.ROI_BOX_HEAD.USE_SIGMOID_CE",
-        "False",
-    ],
-}
-
-
-def loss_opts() -> Dict[str, List[str]]:
-    """Config options of each loss label over the size's config (label -> opts), from the loss
-    registry: every loss of the ROI heads with its recipe (eql/modeling/losses/registry.py), with
-    "_fed" the federated loss for those that take it, and detectron2's softmax baseline. The
-    labels are the ones eql.benchmark.run_summary reads back from a run's config.yaml."""
-    opts = {}
-    for name, entry in sorted(CLASSIFICATION_LOSS_REGISTRY):
-        if ROI_HEAD not in entry.heads:
-            continue
-        opts[name] = ["MODEL.EQL.LOSS", name]
-        opts[name] += [item for key, value in entry.recipe for item in (key, str(value))]
-        if entry.federated:
-            opts[f"{name}_fed"] = opts[name] + ["MODEL.ROI_BOX_HEAD.USE_FED_LOSS", "True"]
-    opts.update(DETECTRON2_BASELINES)
-    return opts
-
-
-def records_gradients(label: str) -> bool:
-    """Whether the label's loss records gradient statistics (the sigmoid losses)."""
-    loss = label.replace("_rfs", "").replace("_fed", "")
-    return loss in CLASSIFICATION_LOSS_REGISTRY and CLASSIFICATION_LOSS_REGISTRY.get(loss).sigmoid
-
-
-# LVIS: RFS threshold 0.001 on ~100k images and the federated loss's 50 of 1,203 classes; the
-# benchmark keeps these as image and class counts: 100 images, and 50 / 1,203 of the classes.
-RFS_THRESHOLD_IMAGES = 100
-FED_CLASS_FRACTION = 50 / 1203
-
 
 def merged_config_digest(config: str) -> str:
     """sha256 of the size's config as merged (its yaml files and eql's defaults): a changed
@@ -121,28 +98,21 @@ def merged_config_digest(config: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def variant_opts(label: str, size: SetSize) -> List[str]:
-    """The config options of a label: a loss of :func:`loss_opts`, optionally with "_rfs"
-    (repeat-factor sampling at LVIS's threshold in images) inserted before "_fed" or appended."""
-    rfs = "_rfs" in label
-    loss = label.replace("_rfs", "")
-    known = loss_opts()
-    if loss not in known:
-        raise SweepError(f"--losses: unknown loss {label!r}; choose from {sorted(known)}")
-    opts = list(known[loss])
-    if loss.endswith("_fed"):
-        num = max(1, round(FED_CLASS_FRACTION * size.num_classes))
-        opts += ["MODEL.ROI_BOX_HEAD.FED_LOSS_NUM_CLASSES", str(num)]
-    if rfs:
-        threshold = RFS_THRESHOLD_IMAGES / size.num_train_images
-        opts += [
-            "DATALOADER.SAMPLER_TRAIN",
-            "RepeatFactorTrainingSampler",
-            "DATALOADER.REPEAT_THRESHOLD",
-            f"{threshold:.6g}",
-        ]
-    return opts
+def base_schedule(config: str):
+    """(SOLVER.MAX_ITER, SOLVER.STEPS) of a size's config as merged."""
+    cfg = load_config(os.path.join(REPO, config))
+    return cfg.SOLVER.MAX_ITER, tuple(cfg.SOLVER.STEPS)
 
 
-def with_rfs(label: str) -> str:
-    return label.replace("_fed", "_rfs_fed") if label.endswith("_fed") else label + "_rfs"
+def schedule_opts(config: str, multiple: int) -> List[str]:
+    """The options of ``multiple`` times the config's schedule ([] for 1x)."""
+    if multiple == 1:
+        return []
+    max_iter, steps = base_schedule(config)
+    stepped = "(" + "".join(f"{s * multiple}," for s in steps) + ")"
+    return ["SOLVER.MAX_ITER", str(max_iter * multiple), "SOLVER.STEPS", stepped]
+
+
+def trains_masks(size: SetSize) -> bool:
+    """Whether the size's model has a mask head (--task segm)."""
+    return bool(load_config(os.path.join(REPO, size.config)).MODEL.MASK_ON)

@@ -16,20 +16,29 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Sequence
 
 from ..data.synthetic.lvis import generate_synthetic_lvis
+from ..modeling.heads import HEAD_KINDS
 from ..utils.io import read_json, write_json_atomic
 from .long_tail_sizes import (  # noqa: F401  (re-exported: the sweep's vocabulary)
-    FED_CLASS_FRACTION,
     REPO,
-    RFS_THRESHOLD_IMAGES,
     SIZES,
     SetSize,
-    SweepError,
+    base_schedule,
     merged_config_digest,
+    schedule_opts,
+    trains_masks,
+)
+from .long_tail_variants import (  # noqa: F401  (re-exported: the sweep's vocabulary)
+    FED_CLASS_FRACTION,
+    PROTOCOL_STARTS,
+    RFS_THRESHOLD_IMAGES,
+    SweepError,
     records_gradients,
     variant_opts,
     with_rfs,
@@ -53,10 +62,26 @@ class Sweep:
     max_iter: Optional[int] = None  # SOLVER.MAX_ITER override (the config's otherwise)
     extra_opts: Sequence[str] = field(default_factory=list)
     gradient_stats: bool = True
+    schedule: int = 1  # multiple of the config's schedule (iterations and steps)
+    recipe: str = "protocol"  # benchmarks/long_tail.py --recipe (recorded in sweep.json)
 
     def __post_init__(self):
+        if self.schedule != 1 and self.max_iter:
+            raise SweepError("--max-iter and --schedule: give one of them")
         for label in self.labels:
             variant_opts(label, self.size)  # unknown labels fail before anything is written
+
+    @property
+    def iterations(self) -> int:
+        """SOLVER.MAX_ITER of every run."""
+        return self.max_iter or base_schedule(self.size.config)[0] * self.schedule
+
+    @property
+    def gradient_period(self) -> int:
+        """MODEL.EQL.GRADIENT_STATS.PERIOD: ~20 points of the mean ratios over the run in
+        metrics.json (detectron2 writes it every 20 iterations: no shorter period) and the
+        per-class statistics at the end."""
+        return max(20, self.iterations // 20)
 
     @property
     def data_root(self) -> str:
@@ -78,7 +103,16 @@ class Sweep:
             "config": self.size.config,
             "config_sha256": merged_config_digest(self.size.config),
             "max_iter": self.max_iter,
+            "schedule": self.schedule,
+            "recipe": self.recipe,
+            "start": {
+                f"{h} {'sigmoid' if sig else 'softmax'}": [list(kv) for kv in start]
+                for (h, sig), start in PROTOCOL_STARTS.items()
+                if h == self.size.head
+            },
             "extra_opts": list(self.extra_opts),
+            # CPU runs' numbers depend on their thread count: a folder keeps one
+            "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", ""),
         }
 
     def opts(self, label: str, seed: int) -> List[str]:
@@ -87,15 +121,15 @@ class Sweep:
             self.data_root,
             "DATASETS.SYNTHETIC.PREFIX",
             DATA_PREFIX,
-            "MODEL.ROI_HEADS.NUM_CLASSES",
+            HEAD_KINDS[self.size.head].num_classes_key,
             str(self.size.num_classes),
         ]
         opts += variant_opts(label, self.size)
+        opts += schedule_opts(self.size.config, self.schedule)
         if self.max_iter:
             opts += ["SOLVER.MAX_ITER", str(self.max_iter)]
-        if self.gradient_stats and records_gradients(label):
-            # written after the last iteration (and every PERIOD before it)
-            opts += ["MODEL.EQL.GRADIENT_STATS.PERIOD", str(self.max_iter or 10**9)]
+        if self.gradient_stats and records_gradients(label, self.size.head):
+            opts += ["MODEL.EQL.GRADIENT_STATS.PERIOD", str(self.gradient_period)]
         opts += list(self.extra_opts)
         return opts + ["SEED", str(seed), "OUTPUT_DIR", self.run_dir(label, seed)]
 
@@ -223,9 +257,12 @@ def run_sweep(
     log: Callable[[str], None] = print,
     progress: Optional[Callable[[str], None]] = None,
     task: str = "bbox",
+    jobs: int = 1,
 ) -> List[Run]:
-    """Trains the runs not done yet (at most ``max_runs`` of them) and returns every finished
-    run, each with its label and seed read back from its folder and its ``task`` metrics."""
+    """Trains the runs not done yet (at most ``max_runs`` of them; ``jobs`` at a time, each a
+    process of its own: on a GPU they share it) and returns every finished run, each with its
+    label and seed read back from its folder and its ``task`` metrics. A failed run stops the
+    sweep once the runs under way have ended (they are kept)."""
     check_settings(sweep)
     prepare_data(sweep, log)
     todo = [
@@ -234,10 +271,30 @@ def run_sweep(
     done_before = len(sweep.runs) - len(todo)
     if done_before:
         log(f"{done_before} of {len(sweep.runs)} runs already done in {sweep.output_dir}")
-    for k, (label, seed) in enumerate(todo[:max_runs] if max_runs is not None else todo):
+    todo = todo[:max_runs] if max_runs is not None else todo
+
+    failed = threading.Event()
+
+    def one(k: int, label: str, seed: int) -> None:
+        if failed.is_set():
+            return
         log(f"[{done_before + k + 1}/{len(sweep.runs)}] training {label} seed {seed} ...")
-        seconds = train_run(sweep, label, seed, progress, log)
+        try:
+            seconds = train_run(sweep, label, seed, progress if jobs == 1 else None, log)
+        except BaseException:
+            failed.set()
+            raise
         log(f"    done in {seconds:.0f} s: {sweep.run_dir(label, seed)}")
+
+    if jobs == 1:
+        for k, (label, seed) in enumerate(todo):
+            one(k, label, seed)
+    else:
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            futures = [pool.submit(one, k, label, seed) for k, (label, seed) in enumerate(todo)]
+            errors = [f.exception() for f in futures if f.exception() is not None]
+        if errors:
+            raise errors[0]
     return finished_runs(sweep, task)
 
 

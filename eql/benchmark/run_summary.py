@@ -3,9 +3,11 @@ the paired difference to a baseline loss, seed by seed, with a 95% interval.
 
 A run is an OUTPUT_DIR of ``tools/train_net.py``: its final evaluation is the last line of
 ``metrics.json`` holding ``<task>/AP``; its loss and seed come from the ``config.yaml`` detectron2
-writes there (label: ``MODEL.EQL.LOSS``, with ``_rfs`` for the repeat-factor sampler and ``_fed``
-for the federated loss; ``softmax_ce`` for detectron2's own R-CNN predictor, ``sigmoid_ce_d2`` for
-its sigmoid one) unless the caller names the label.
+writes there (label: ``MODEL.EQL.LOSS``, with ``_rfs`` for the repeat-factor sampler, ``_fed``
+for the federated loss, ``_official`` for a run started from its loss's official recipe where
+that differs from the long-tail benchmark's protocol (EQLv2's zero biases); ``softmax_ce`` for
+detectron2's own R-CNN predictor, ``sigmoid_ce_d2`` for its sigmoid one) unless the caller names
+the label.
 
 The paired interval is mean(d) ± t(0.975, n - 1) · sd(d) / sqrt(n) over the seeds both losses
 ran, d = metric(loss) - metric(baseline): a difference whose interval excludes 0 is beyond the
@@ -23,6 +25,7 @@ from dataclasses import dataclass
 from typing import Dict, List, Sequence
 
 from ..errors import UserError
+from .long_tail_variants import Variant, format_label, is_official_start
 
 METRICS = ("AP", "APr", "APc", "APf")
 # R-CNN heads whose box predictor is detectron2's (softmax CE, or its sigmoid CE / federated loss)
@@ -97,9 +100,19 @@ def run_label_and_seed(output_dir: str):
         seed = int(cfg["SEED"])
         rfs = cfg["DATALOADER"]["SAMPLER_TRAIN"] == "RepeatFactorTrainingSampler"
         fed = bool(cfg["MODEL"]["ROI_BOX_HEAD"].get("USE_FED_LOSS", False))
+        official = is_official_start(loss, lambda key: _dotted(cfg, key))
     except (yaml.YAMLError, KeyError, TypeError, ValueError) as e:
         raise RunError(f"{path}: cannot read MODEL.EQL.LOSS / SEED ({e})") from None
-    return loss + ("_rfs" if rfs else "") + ("_fed" if fed else ""), seed
+    return format_label(Variant(loss, rfs, fed, official)), seed
+
+
+def _dotted(cfg: Dict, key: str):
+    """The value of a dotted key in a loaded config.yaml; None when it has no such key."""
+    for part in key.split("."):
+        if not isinstance(cfg, dict) or part not in cfg:
+            return None
+        cfg = cfg[part]
+    return cfg
 
 
 def load_run(spec: str, task: str = "bbox") -> Run:

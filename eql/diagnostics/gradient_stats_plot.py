@@ -3,6 +3,8 @@ class's positive / negative gradient ratio, classes sorted by training frequency
 first), one curve per run: the picture of the EQL and EQLv2 papers. Used by
 tools/plot_gradient_stats.py, the long-tail benchmark and the demo."""
 
+import json
+import math
 import os
 from typing import Dict, List, Tuple
 
@@ -87,4 +89,106 @@ def plot_ratio_curves(series: List[Curve], output: str, log: bool = False, title
     ax.legend()
     fig.tight_layout()
     save_figure_atomic(fig, output, dpi=110)
+    plt.close(fig)
+
+
+# {record tag: {bin: [(iteration, mean ratio of the bin's classes)]}}
+History = Dict[str, Dict[str, List[Tuple[int, float]]]]
+HISTORY_KEY = "gradient_ratio/"
+
+
+def ratio_history(run_dir: str) -> History:
+    """The rare / common / frequent mean gradient ratios over a run's iterations, from the
+    ``gradient_ratio/<record>/{r,c,f}`` values its gradient hook wrote to ``metrics.json`` (every
+    MODEL.EQL.GRADIENT_STATS.PERIOD). A resumed run's repeated iterations: the later line wins.
+    Empty when the run recorded none."""
+    path = os.path.join(run_dir, "metrics.json")
+    if not os.path.isfile(path):
+        raise GradientStatsError(f"{path}: not found (not a training OUTPUT_DIR)")
+    found: Dict[str, Dict[str, Dict[int, float]]] = {}
+    with open(path) as f:
+        for k, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise GradientStatsError(f"{path}: line {k} is not json ({e.msg})") from None
+            if not isinstance(record, dict):
+                raise GradientStatsError(f"{path}: line {k} is not a json object")
+            for key, value in record.items():
+                if not key.startswith(HISTORY_KEY):
+                    continue
+                tag, _, b = key[len(HISTORY_KEY) :].rpartition("/")
+                it = record.get("iteration")
+                if b not in BIN_COLOURS or not tag:
+                    raise GradientStatsError(
+                        f"{path}: line {k}: '{key}' is not {HISTORY_KEY}<record>/{{r,c,f}}"
+                    )
+                if not isinstance(it, int):
+                    raise GradientStatsError(f"{path}: line {k}: '{key}' without its iteration")
+                if not isinstance(value, (int, float)) or not math.isfinite(value):
+                    raise GradientStatsError(f"{path}: line {k}: '{key}' is {value!r}")
+                found.setdefault(tag, {}).setdefault(b, {})[it] = float(value)
+    return {t: {b: sorted(v.items()) for b, v in bins.items()} for t, bins in found.items()}
+
+
+def mean_history(histories: List[History]) -> History:
+    """The mean over runs (seeds) at the iterations every run has."""
+    if not histories:
+        return {}
+    out: History = {}
+    for tag, bins in histories[0].items():
+        for b in bins:
+            series = [dict(h.get(tag, {}).get(b, [])) for h in histories]
+            common = sorted(set.intersection(*(set(s) for s in series)))
+            out.setdefault(tag, {})[b] = [
+                (it, sum(s[it] for s in series) / len(series)) for it in common
+            ]
+    return out
+
+
+def plot_ratio_history(
+    panels: List[List[Tuple[str, History]]], output: str, title: str = ""
+) -> None:
+    """A grid of panels (rows of (title, history)): in each, the rare / common / frequent mean
+    ratio over iterations (one line per bin and record), and the ratio 1. Written atomically."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if all(len(r) == 1 for r in panels):  # one column: laid out as one row
+        panels = [[r[0] for r in panels]]
+    rows, cols = len(panels), max(len(r) for r in panels)
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(max(7.0, 3.6 * cols), 2.8 * rows + 0.4), squeeze=False, sharey=True
+    )
+    names = {"r": "rare", "c": "common", "f": "frequent"}
+    for i, row in enumerate(panels):
+        for j in range(cols):
+            ax = axes[i][j]
+            if j >= len(row):
+                ax.axis("off")
+                continue
+            name, history = row[j]
+            for tag, bins in sorted(history.items()):
+                for b, points in sorted(
+                    bins.items(), key=lambda kv: list(BIN_COLOURS).index(kv[0])
+                ):
+                    label = names[b] + ("" if len(history) == 1 else f" {tag}")
+                    xs, ys = [p[0] + 1 for p in points], [p[1] for p in points]
+                    ax.plot(xs, ys, color=BIN_COLOURS[b], linewidth=1.3, label=label)
+            ax.axhline(1.0, color="grey", linewidth=0.8, linestyle=":")
+            ax.set_title(name, fontsize=9)
+            ax.set_xlabel("iteration", fontsize=8)
+            ax.grid(alpha=0.3)
+            if j == 0:
+                ax.set_ylabel("mean pos / neg gradient", fontsize=8)
+            if history and i == 0 and j == 0:
+                ax.legend(fontsize=7)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    save_figure_atomic(fig, output, dpi=100)
     plt.close(fig)

@@ -13,7 +13,6 @@ from dataclasses import replace
 import pytest
 from common import REPO, load_script
 
-from eql.benchmark.long_tail_sizes import loss_opts
 from eql.benchmark.long_tail_sweep import (
     SetSize,
     Sweep,
@@ -22,6 +21,8 @@ from eql.benchmark.long_tail_sweep import (
     variant_opts,
     with_rfs,
 )
+from eql.benchmark.long_tail_variants import loss_opts
+from eql.modeling.heads import HEAD_KINDS
 from eql.modeling.losses import get_loss_entry
 
 
@@ -41,7 +42,8 @@ TINY = SetSize(
 
 def test_variant_options_follow_lvis_settings():
     size = _benchmark().SIZES["smoke"]
-    assert variant_opts("eql", size) == ["MODEL.EQL.LOSS", "eql"]
+    start = ["MODEL.EQL.PRIOR_PROB", "0.001", "MODEL.EQL.CLASSIFIER", "linear"]
+    assert variant_opts("eql", size) == ["MODEL.EQL.LOSS", "eql"] + start
     rfs = variant_opts("eqlv2_rfs", size)
     assert rfs[-4:] == [
         "DATALOADER.SAMPLER_TRAIN",
@@ -62,25 +64,28 @@ def test_variant_options_follow_lvis_settings():
     ]  # fmt: skip
 
 
-@pytest.mark.parametrize("size_name", ["smoke", "demo", "gpu"])
+@pytest.mark.parametrize("size_name", ["smoke", "demo", "demo_retinanet", "gpu"])
 def test_every_variant_is_a_valid_config_whose_label_reads_back(size_name, tmp_path):
-    """Each label's options load and pass eql's start-up validation on the size's config; the
-    model builds (smoke); run_summary reads the same label back from the written config.yaml."""
+    """Each label's options (both recipes) load and pass eql's start-up validation on the size's
+    config; the model builds (smoke); run_summary reads the same label back from the written
+    config.yaml."""
     from eql.benchmark.run_summary import run_label_and_seed
     from eql.config import load_config, validate_eql_config
+    from eql.utils.config_keys import config_value
 
     bench = _benchmark()
     size = bench.SIZES[size_name]
-    labels = bench.labels_of(list(loss_opts()), "both")
+    labels = bench.labels_of(list(loss_opts(size.head)), "both", "both", size.head)
     sweep = Sweep(str(tmp_path), size_name, size, labels, [0])
     for label in labels:
         opts = sweep.opts(label, 3) + ["MODEL.DEVICE", "cpu"]
         cfg = load_config(os.path.join(REPO, size.config), opts)
         validate_eql_config(cfg)
-        assert cfg.MODEL.ROI_HEADS.NUM_CLASSES == size.num_classes
-        loss = label.replace("_rfs", "").replace("_fed", "")
+        assert config_value(cfg, HEAD_KINDS[size.head].num_classes_key) == size.num_classes
+        loss = label.replace("_rfs", "").replace("_fed", "").replace("_official", "")
         # the losses that record gradients (sigmoid): the papers', else the registry's word
-        known = {"sigmoid_ce": True, "eql": True, "eqlv2": True, "seesaw": False, "seql": False}
+        known = {"sigmoid_ce": True, "eql": True, "eqlv2": True, "seesaw": False, "seql": False,
+                 "focal": True, "efl": True}  # fmt: skip
         sigmoid = known.get(loss, loss != "softmax_ce" and get_loss_entry(loss).sigmoid)
         assert (cfg.MODEL.EQL.GRADIENT_STATS.PERIOD > 0) == sigmoid
         out = tmp_path / label
@@ -174,18 +179,20 @@ def test_the_sweep_generates_its_set_once_with_a_uniform_val(tmp_path):
 def test_smoke_sweep_end_to_end_and_resume(tmp_path, monkeypatch, capsys):
     from eql.benchmark.run_summary import load_run
 
+    E = "eqlv2_official"  # EQLv2 from its own recipe's start (zero biases)
     bench = _benchmark()
     monkeypatch.setitem(bench.SIZES, "smoke", TINY)
     out = tmp_path / "sweep"
-    args = ["--losses", "sigmoid_ce", "eql", "--seeds", "2", "--output-dir", str(out)]
+    args = ["--losses", "sigmoid_ce", "eqlv2", "--recipe", "official", "--seeds", "2"]
+    args += ["--output-dir", str(out)]
     # config options come last; a checkpoint every 3 iterations lets interrupted runs resume
     opts = ["TEST.DETECTIONS_PER_IMAGE", "20", "SOLVER.CHECKPOINT_PERIOD", "3"]
     assert bench.main(args + ["--max-iter", "6", "--max-runs", "3"] + opts) == 0
     printed = capsys.readouterr().out
     assert "1 of 4 runs still to train" in printed
-    runs = {(label, s): out / "runs" / label / f"seed{s}" for label in ("sigmoid_ce", "eql")
+    runs = {(label, s): out / "runs" / label / f"seed{s}" for label in ("sigmoid_ce", E)
             for s in (0, 1)}  # fmt: skip
-    assert not (runs["eql", 1] / "metrics.json").exists()
+    assert not (runs[E, 1] / "metrics.json").exists()
     assert bench.main(args + ["--max-iter", "6"] + opts) == 0
     printed = capsys.readouterr().out
     assert "3 of 4 runs already done" in printed and "still to train" not in printed
@@ -197,7 +204,7 @@ def test_smoke_sweep_end_to_end_and_resume(tmp_path, monkeypatch, capsys):
     untouched = (runs["sigmoid_ce", 0] / "metrics.json").read_bytes()
     # two interruptions: eql seed 1 after its checkpoint at iteration 3 (the final model, its
     # evaluation and its log lines gone), sigmoid_ce seed 1 before any checkpoint
-    interrupted = runs["eql", 1]
+    interrupted = runs[E, 1]
     for name in ("model_final.pth", "model_0000005.pth"):
         (interrupted / name).unlink()
     (interrupted / "last_checkpoint").write_text("model_0000002.pth")
@@ -208,34 +215,41 @@ def test_smoke_sweep_end_to_end_and_resume(tmp_path, monkeypatch, capsys):
             f.unlink() if f.is_file() else shutil.rmtree(f)
     (early / "metrics.json").write_text(json.dumps({"iteration": 1, "total_loss": 1.0}) + "\n")
 
-    assert bench.main(args + ["--max-iter", "6"] + opts) == 0
+    assert bench.main(args + ["--max-iter", "6", "--jobs", "2"] + opts) == 0  # both at once
     printed = capsys.readouterr().out
     assert "2 of 4 runs already done" in printed and "resuming from model_0000002.pth" in printed
     assert (runs["sigmoid_ce", 0] / "metrics.json").read_bytes() == untouched
     # exact resume: the same final metrics as the uninterrupted runs, bit for bit
-    assert final(interrupted) == finished["eql", 1] and final(early) == finished["sigmoid_ce", 1]
+    assert final(interrupted) == finished[E, 1] and final(early) == finished["sigmoid_ce", 1]
     lines = [json.loads(x) for x in (interrupted / "metrics.json").read_text().splitlines()]
     assert lines[0]["iteration"] == 5 and "bbox/APr" in lines[-1]  # iterations 3-5 only
 
+    # the protocol's start, and EQLv2's official one, in the config.yaml each run wrote
+    for (label, seed), run in runs.items():
+        cfg = (run / "config.yaml").read_text()
+        prior = "0.0" if label == E else "0.001"
+        assert f"    PRIOR_PROB: {prior}\n" in cfg and "    CLASSIFIER: linear\n" in cfg
+    recorded = json.loads((out / "sweep.json").read_text())
+    assert (recorded["recipe"], recorded["schedule"]) == ("official", 1)
     table = (out / "summary.md").read_text()
     assert table in printed
     lines = table.splitlines()
-    assert lines[2].startswith("| sigmoid_ce | 2 |") and lines[3].startswith("| eql | 2 |")
-    eql_aprs = [load_run(str(runs["eql", s])).metrics["bbox/APr"] for s in (0, 1)]
+    assert lines[2].startswith("| sigmoid_ce | 2 |") and lines[3].startswith(f"| {E} | 2 |")
+    eql_aprs = [load_run(str(runs[E, s])).metrics["bbox/APr"] for s in (0, 1)]
     assert f"{sum(eql_aprs) / 2:.2f} ± " in lines[3]
     csv_lines = (out / "summary.csv").read_text().splitlines()
     assert csv_lines[0].startswith("loss,seeds,paired_seeds,AP_mean") and len(csv_lines) == 3
     for png in ("summary.png", "gradient_ratio.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    for label in ("sigmoid_ce", "eql"):  # each sigmoid run recorded its gradients
+    for label in ("sigmoid_ce", E):  # each sigmoid run recorded its gradients
         stats = json.loads((runs[label, 0] / "gradient_stats.json").read_text())
-        assert stats["loss"] == label and stats["iteration"] == 5
+        assert stats["loss"] == label.replace("_official", "") and stats["iteration"] == 5
         assert len(stats["classes"]["frequency"]) == 12
 
     # the same models evaluated again under another protocol (--eval-only writes metrics.json)
     tag = ["--eval-tag", "cap5", "--eval-opts", "TEST.DETECTIONS_PER_IMAGE 5"]
     assert bench.main(args + ["--max-iter", "6"] + tag + opts) == 0
-    assert "evaluating eql seed 1 again (cap5)" in capsys.readouterr().out
+    assert f"evaluating {E} seed 1 again (cap5)" in capsys.readouterr().out
     for key, run in runs.items():
         evaluated = load_run(f"x={run / 'eval_cap5'}").metrics
         assert set(evaluated) == set(load_run(str(run)).metrics)
@@ -246,9 +260,12 @@ def test_smoke_sweep_end_to_end_and_resume(tmp_path, monkeypatch, capsys):
     assert bench.main(args + ["--max-iter", "6"] + other + opts) == 2
     assert "eval_cap5.json: tag 'cap5' was evaluated with" in capsys.readouterr().err
 
-    # another schedule in the same folder is refused, nothing trained
+    # another schedule or recipe in the same folder is refused, nothing trained
     assert bench.main(args + ["--max-iter", "7"] + opts) == 2
     assert "max_iter" in capsys.readouterr().err
+    protocol = [x.replace("official", "protocol") for x in args]
+    assert bench.main(protocol + ["--max-iter", "6"] + opts) == 2
+    assert "(recipe: ['official'] there, ['protocol'] now)" in capsys.readouterr().err
 
 
 @pytest.mark.slow
