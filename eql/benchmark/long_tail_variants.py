@@ -200,6 +200,9 @@ def labels_of(losses, rfs: str = "off", recipe: str = "protocol", head: str = RO
     official recipe (only where that differs), without and / or with repeat-factor sampling."""
     if recipe not in RECIPES:
         raise SweepError(f"--recipe: one of {list(RECIPES)}, got {recipe!r}")
+    twice = sorted({x for x in losses if list(losses).count(x) > 1})
+    if twice:
+        raise SweepError(f"--losses: {twice} given twice")
     out = []
     for loss in losses:
         official = has_official_recipe(parse_label(loss).loss, head)
@@ -207,4 +210,4 @@ def labels_of(losses, rfs: str = "off", recipe: str = "protocol", head: str = RO
         recipes["both"] = [loss] + ([with_official(loss)] if official else [])
         for x in recipes[recipe]:
             out += {"off": [x], "on": [with_rfs(x)], "both": [x, with_rfs(x)]}[rfs]
-    return out
+    return list(dict.fromkeys(out))  # "eqlv2_official" named and made by --recipe both: once

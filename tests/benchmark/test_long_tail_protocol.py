@@ -94,6 +94,9 @@ def test_every_loss_of_a_kind_starts_alike_and_official_recipes_are_extra_labels
         variant_opts("eqlv2", SIZES["demo_retinanet"])
     with pytest.raises(SweepError, match="--recipe: one of"):
         labels_of(["eql"], "off", "paper")
+    with pytest.raises(SweepError, match=r"--losses: \['eql'\] given twice"):
+        labels_of(["eql", "eqlv2", "eql"])
+    assert labels_of(["eqlv2", "eqlv2_official"], "off", "both") == ["eqlv2", "eqlv2_official"]
 
 
 def test_schedule_multiplies_iterations_and_steps(tmp_path):
