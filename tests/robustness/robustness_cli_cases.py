@@ -113,6 +113,19 @@ CLI_CASES = [
     Case("T30-zoo-entry-named-a-path", _zoo_entry_named_a_path),
     Case("T31-plot-onto-its-input", _plot_onto_its_input),
     Case("T32-classifier-output-under-a-file", _classifier_output_under_a_file),
+    Case("T33-long-tail-schedule-zero", _cli("long_tail", ["--schedule", "0"], "--schedule")),
+    Case(
+        "T34-long-tail-schedule-twice", _cli("long_tail", ["--schedule", "2", "2x"], "--schedule")
+    ),
+    Case("T35-long-tail-jobs-zero", _cli("long_tail", ["--jobs", "0"], "--jobs")),
+    Case(
+        "T36-long-tail-schedule-with-max-iter",
+        _cli("long_tail", ["--schedule", "2", "--max-iter", "5"], "--max-iter", "--schedule"),
+    ),
+    Case(
+        "T37-long-tail-official-without-one",
+        _cli("long_tail", ["--losses", "eql_official"], "--losses", "eql_official"),
+    ),
     # numeric config keys (every key is walked by tests/test_config_keys.py; these were reported)
     Case("C32-batch-of-zero-images", _opts_case("SOLVER.IMS_PER_BATCH", "0", "IMS_PER_BATCH")),
     Case(
