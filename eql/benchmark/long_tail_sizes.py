@@ -54,29 +54,21 @@ SMOKE = SetSize(
     image_size=64,
     max_images_per_class=150,
 )
+# the demo's set and schedule with RetinaNet R-18-FPN: focal loss vs EFL (one-stage)
+RETINANET = replace(
+    SMOKE, config="configs/LongTail-Synthetic/demo_retinanet_R_18_FPN.yaml", head=DENSE_HEAD
+)
+TINY = replace(
+    SMOKE, num_classes=12, num_train_images=240, num_val_images=24, max_images_per_class=110
+)
 SIZES = {
     "smoke": SMOKE,
     # the same set, trained twice as long (~4 minutes a run)
     "demo": replace(SMOKE, config="configs/LongTail-Synthetic/demo_faster_rcnn_R_18_FPN.yaml"),
-    # the demo's set and schedule with RetinaNet R-18-FPN: focal loss vs EFL (one-stage)
-    "demo_retinanet": replace(
-        SMOKE,
-        config="configs/LongTail-Synthetic/demo_retinanet_R_18_FPN.yaml",
-        head=DENSE_HEAD,
-    ),
+    "demo_retinanet": RETINANET,
     # rehearsals (a run in seconds): benchmarks/gpu_evidence.sh --dry-run, the tests
-    "tiny": replace(
-        SMOKE, num_classes=12, num_train_images=240, num_val_images=24, max_images_per_class=110
-    ),
-    "tiny_retinanet": replace(
-        SMOKE,
-        config="configs/LongTail-Synthetic/demo_retinanet_R_18_FPN.yaml",
-        head=DENSE_HEAD,
-        num_classes=12,
-        num_train_images=240,
-        num_val_images=24,
-        max_images_per_class=110,
-    ),
+    "tiny": TINY,
+    "tiny_retinanet": replace(TINY, config=RETINANET.config, head=DENSE_HEAD),
     # 300 classes: 84 rare, 115 common, 101 frequent (38,030 class-images: >= 12,677 images)
     "gpu": SetSize(
         config="configs/LongTail-Synthetic/gpu_mask_rcnn_R_50_FPN.yaml",

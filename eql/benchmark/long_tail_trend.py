@@ -10,7 +10,7 @@ from ..diagnostics.gradient_stats_plot import mean_history, plot_ratio_history, 
 from ..utils.io import atomic_write
 from .long_tail_sweep import is_complete
 from .run_summary import METRICS, Row
-from .run_summary_report import CLAIM, claim_verdict, difference_cell, mean_cell
+from .run_summary_report import CLAIM, row_cells
 
 HISTORY_PICTURE = "gradient_ratio_over_iterations.png"
 
@@ -31,9 +31,7 @@ def trend_table(
     for multiple, iterations, rows in by_schedule:
         for k, r in enumerate(rows):
             where = f"{schedule_name(multiple)} ({iterations} it)" if k == 0 else ""
-            cells = [where, r.label, str(r.n)]
-            cells += [mean_cell(r.mean[m], r.std[m], r.undefined[m]) for m in metrics]
-            cells += [difference_cell(r, m) for m in deltas] + [claim_verdict(r, baseline)]
+            cells = [where] + row_cells(r, baseline, metrics, deltas)
             lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 

@@ -105,11 +105,16 @@ def baseline_loss(head: str) -> str:
     return HEAD_KINDS[head].baseline
 
 
-def start_opts(recipe: LossRecipe, head: str, official: bool) -> List[str]:
+def start_of(recipe: LossRecipe, head: str, official: bool) -> Dict[str, object]:
+    """The start keys' values of a loss: the protocol's for its kind, or its official recipe's."""
     start = dict(PROTOCOL_STARTS[(head, recipe.sigmoid)])
     if official:
         start.update(recipe.official_start)
-    return [x for k, v in start.items() for x in (k, str(v))]
+    return start
+
+
+def start_opts(recipe: LossRecipe, head: str, official: bool) -> List[str]:
+    return [x for k, v in start_of(recipe, head, official).items() for x in (k, str(v))]
 
 
 def has_official_recipe(loss: str, head: str = ROI_HEAD) -> bool:
@@ -126,8 +131,7 @@ def is_official_start(loss: str, value_of) -> bool:
     for head in (ROI_HEAD, DENSE_HEAD):
         recipe = loss_recipes(head).get(loss)
         if recipe is not None and has_official_recipe(loss, head):
-            start = dict(PROTOCOL_STARTS[(head, recipe.sigmoid)])
-            start.update(recipe.official_start)
+            start = start_of(recipe, head, official=True)
             return all(str(value_of(k)) == str(v) for k, v in start.items())
     return False
 

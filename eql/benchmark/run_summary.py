@@ -18,13 +18,13 @@ classes; NaN from an older evaluation) is left out of the means and differences,
 (``Row.undefined``): averaging -100 in would be a meaningless number.
 """
 
-import json
 import math
 import os
 from dataclasses import dataclass
 from typing import Dict, List, Sequence
 
 from ..errors import UserError
+from ..utils.io import read_json_lines
 from .long_tail_variants import Variant, format_label, is_official_start
 
 METRICS = ("AP", "APr", "APc", "APf")
@@ -65,17 +65,9 @@ def final_metrics(output_dir: str, task: str = "bbox") -> Dict[str, float]:
     if not os.path.isfile(path):
         raise RunError(f"{path}: not found (not a training OUTPUT_DIR, or it never logged)")
     last = None
-    with open(path) as f:
-        for k, line in enumerate(f, 1):
-            line = line.strip()
-            if not line:
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise RunError(f"{path}: line {k} is not json ({e.msg})") from None
-            if isinstance(record, dict) and f"{task}/AP" in record:
-                last = record
+    for _, record in read_json_lines(path, RunError):
+        if isinstance(record, dict) and f"{task}/AP" in record:
+            last = record
     if last is None:
         raise RunError(f"{path}: no evaluation with '{task}/AP' (did the run evaluate?)")
     return {k: float(v) for k, v in last.items() if k.startswith(f"{task}/")}

@@ -55,12 +55,15 @@ def markdown_table(rows: List[Row], baseline: str, metrics: Sequence[str] = METR
     head = ["loss", "seeds"] + list(metrics) + [f"Δ{m} vs {baseline} [95%]" for m in metrics]
     lines = ["| " + " | ".join(head + [CLAIM]) + " |", "|" + " --- |" * (len(head) + 1)]
     for r in rows:
-        cells = [r.label, str(r.n)] + [
-            mean_cell(r.mean[m], r.std[m], r.undefined[m]) for m in metrics
-        ]
-        cells += [difference_cell(r, m) for m in metrics] + [claim_verdict(r, baseline)]
-        lines.append("| " + " | ".join(cells) + " |")
+        lines.append("| " + " | ".join(row_cells(r, baseline, metrics, metrics)) + " |")
     return "\n".join(lines) + "\n"
+
+
+def row_cells(r: Row, baseline: str, metrics: Sequence[str], deltas: Sequence[str]) -> List[str]:
+    """A row's table cells: label, seeds, mean ± std of ``metrics``, the differences of
+    ``deltas`` with their intervals, the claim's verdict."""
+    cells = [r.label, str(r.n)] + [mean_cell(r.mean[m], r.std[m], r.undefined[m]) for m in metrics]
+    return cells + [difference_cell(r, m) for m in deltas] + [claim_verdict(r, baseline)]
 
 
 def write_csv(path: str, rows: List[Row], metrics: Sequence[str] = METRICS) -> None:

@@ -3,13 +3,12 @@ class's positive / negative gradient ratio, classes sorted by training frequency
 first), one curve per run: the picture of the EQL and EQLv2 papers. Used by
 tools/plot_gradient_stats.py, the long-tail benchmark and the demo."""
 
-import json
 import math
 import os
 from typing import Dict, List, Tuple
 
 from ..errors import UserError
-from ..utils.io import read_json, save_figure_atomic
+from ..utils.io import read_json, read_json_lines, save_figure_atomic
 from .gradient_stats import FILE_NAME, FORMAT, record_tag
 
 BIN_COLOURS = {"r": "#d62728", "c": "#ff7f0e", "f": "#2ca02c"}
@@ -106,30 +105,23 @@ def ratio_history(run_dir: str) -> History:
     if not os.path.isfile(path):
         raise GradientStatsError(f"{path}: not found (not a training OUTPUT_DIR)")
     found: Dict[str, Dict[str, Dict[int, float]]] = {}
-    with open(path) as f:
-        for k, line in enumerate(f, 1):
-            if not line.strip():
+    for k, record in read_json_lines(path, GradientStatsError):
+        if not isinstance(record, dict):
+            raise GradientStatsError(f"{path}: line {k} is not a json object")
+        for key, value in record.items():
+            if not key.startswith(HISTORY_KEY):
                 continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise GradientStatsError(f"{path}: line {k} is not json ({e.msg})") from None
-            if not isinstance(record, dict):
-                raise GradientStatsError(f"{path}: line {k} is not a json object")
-            for key, value in record.items():
-                if not key.startswith(HISTORY_KEY):
-                    continue
-                tag, _, b = key[len(HISTORY_KEY) :].rpartition("/")
-                it = record.get("iteration")
-                if b not in BIN_COLOURS or not tag:
-                    raise GradientStatsError(
-                        f"{path}: line {k}: '{key}' is not {HISTORY_KEY}<record>/{{r,c,f}}"
-                    )
-                if not isinstance(it, int):
-                    raise GradientStatsError(f"{path}: line {k}: '{key}' without its iteration")
-                if not isinstance(value, (int, float)) or not math.isfinite(value):
-                    raise GradientStatsError(f"{path}: line {k}: '{key}' is {value!r}")
-                found.setdefault(tag, {}).setdefault(b, {})[it] = float(value)
+            tag, _, b = key[len(HISTORY_KEY) :].rpartition("/")
+            it = record.get("iteration")
+            if b not in BIN_COLOURS or not tag:
+                raise GradientStatsError(
+                    f"{path}: line {k}: '{key}' is not {HISTORY_KEY}<record>/{{r,c,f}}"
+                )
+            if not isinstance(it, int):
+                raise GradientStatsError(f"{path}: line {k}: '{key}' without its iteration")
+            if not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise GradientStatsError(f"{path}: line {k}: '{key}' is {value!r}")
+            found.setdefault(tag, {}).setdefault(b, {})[it] = float(value)
     return {t: {b: sorted(v.items()) for b, v in bins.items()} for t, bins in found.items()}
 
 

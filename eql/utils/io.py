@@ -69,6 +69,21 @@ def _process_alive(pid: int) -> bool:
     return True
 
 
+def read_json_lines(path: str, error=None):
+    """(line number, parsed value) of each non-blank line of a json-lines file (detectron2's
+    metrics.json); a line that is not json raises ``error`` (a UserError class) naming the file
+    and the line."""
+    error = error or UserError
+    with open(path) as f:
+        for k, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                yield k, json.loads(line)
+            except json.JSONDecodeError as e:
+                raise error(f"{path}: line {k} is not json ({e.msg})") from None
+
+
 def read_json(path: str, error=None, name: str = ""):
     """The parsed json at ``path``; a missing file or bad json raises ``error`` (a UserError
     class, default UserError) naming the file (shown as ``name`` when given)."""
