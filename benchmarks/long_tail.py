@@ -69,7 +69,7 @@ DEFAULT_LOSSES = {
 
 
 def argument_parser():
-    from eql.utils.arguments import count, nonnegative_int
+    from eql.utils.arguments import count, multiple, nonnegative_int
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--size", default="smoke", choices=sorted(SIZES))
@@ -133,13 +133,6 @@ def argument_parser():
     )
     p.add_argument("opts", nargs=argparse.REMAINDER, help="more config options for every run")
     return p
-
-
-def multiple(text: str) -> int:
-    value = text[:-1] if text.endswith("x") else text
-    if not value.isdigit() or int(value) < 1:
-        raise argparse.ArgumentTypeError(f"a whole multiple >= 1 (2 or 2x), got {text!r}")
-    return int(value)
 
 
 def parse_args(argv):

@@ -13,15 +13,17 @@ from typing import Tuple
 from .config_keys import Key
 
 
-def number_type(kind: type, rule: str = "any", also: Tuple = ()):
+def number_type(kind: type, rule: str = "any", also: Tuple = (), suffix: str = ""):
     """An argparse ``type``: the option's text as ``kind`` (int or float), refused unless it
-    obeys ``rule`` (or is one of ``also``: (value, meaning) pairs). The Key is kept on the
-    function (``.key``), so that tests can walk every numeric option of every tool."""
+    obeys ``rule`` (or is one of ``also``: (value, meaning) pairs); ``suffix`` is a unit the text
+    may end with (``2x``). The Key is kept on the function (``.key``), so that tests can walk
+    every numeric option of every tool."""
     key = Key("", kind, rule, also=also)
 
     def parse(text: str):
+        number = text[: -len(suffix)] if suffix and text.endswith(suffix) else text
         try:
-            value = kind(text)
+            value = kind(number)
         except ValueError:
             raise argparse.ArgumentTypeError(f"must be {key.describe()}, got {text!r}") from None
         if not key.allows(value):
@@ -37,3 +39,4 @@ count = number_type(int, ">= 1")  # iterations, images, classes, seeds, ...
 nonnegative_int = number_type(int, ">= 0")  # a seed, a number of workers, warm-up steps
 positive_number = number_type(float, "> 0")  # a learning rate, a ratio
 fraction = number_type(float, "[0, 1]")
+multiple = number_type(int, ">= 1", suffix="x")  # a schedule multiple: 2 or 2x

@@ -81,3 +81,12 @@ def _allowed(key, text) -> bool:
     except ValueError:
         return False
     return key.allows(value)
+
+
+def test_a_unit_suffix_is_the_number_without_it():
+    from eql.utils.arguments import multiple
+
+    assert (multiple("2x"), multiple("3"), multiple("1x")) == (2, 3, 1)
+    for text in ("x", "2xx", "0x", "-1x", "nanx", "infx", "1.5x", "x2"):
+        with pytest.raises(argparse.ArgumentTypeError, match=f"got '{text}'"):
+            multiple(text)
