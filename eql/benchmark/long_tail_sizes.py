@@ -91,18 +91,28 @@ def merged_config_digest(config: str) -> str:
 
 
 def base_schedule(config: str):
-    """(SOLVER.MAX_ITER, SOLVER.STEPS) of a size's config as merged."""
-    cfg = load_config(os.path.join(REPO, config))
-    return cfg.SOLVER.MAX_ITER, tuple(cfg.SOLVER.STEPS)
+    """(SOLVER.MAX_ITER, SOLVER.STEPS, SOLVER.CHECKPOINT_PERIOD) of a size's config as merged."""
+    solver = load_config(os.path.join(REPO, config)).SOLVER
+    return solver.MAX_ITER, tuple(solver.STEPS), solver.CHECKPOINT_PERIOD
 
 
 def schedule_opts(config: str, multiple: int) -> List[str]:
-    """The options of ``multiple`` times the config's schedule ([] for 1x)."""
+    """The options of ``multiple`` times the config's schedule ([] for 1x): its iterations and
+    learning-rate steps times ``multiple``, warm-up kept, and a checkpoint at most every 1x
+    length, so that an interrupted run goes on from there (resume is exact) instead of from
+    its start."""
     if multiple == 1:
         return []
-    max_iter, steps = base_schedule(config)
+    max_iter, steps, period = base_schedule(config)
     stepped = "(" + "".join(f"{s * multiple}," for s in steps) + ")"
-    return ["SOLVER.MAX_ITER", str(max_iter * multiple), "SOLVER.STEPS", stepped]
+    return [
+        "SOLVER.MAX_ITER",
+        str(max_iter * multiple),
+        "SOLVER.STEPS",
+        stepped,
+        "SOLVER.CHECKPOINT_PERIOD",
+        str(min(period, max_iter)),
+    ]
 
 
 def trains_masks(size: SetSize) -> bool:

@@ -109,6 +109,8 @@ def test_schedule_multiplies_iterations_and_steps(tmp_path):
         assert cfg.SOLVER.MAX_ITER == 600 * k == sweep.iterations
         assert tuple(cfg.SOLVER.STEPS) == (450 * k, 540 * k)
         assert cfg.SOLVER.WARMUP_ITERS == base.SOLVER.WARMUP_ITERS  # warm-up kept
+        # a checkpoint each 1x length: an interrupted long run loses at most 600 iterations
+        assert (base.SOLVER.CHECKPOINT_PERIOD, cfg.SOLVER.CHECKPOINT_PERIOD) == (100000, 600)
         # about 20 points of the gradient ratios over the run; no statistics for softmax losses
         assert cfg.MODEL.EQL.GRADIENT_STATS.PERIOD == 30 * k
         assert _config(sweep, "seesaw").MODEL.EQL.GRADIENT_STATS.PERIOD == 0
