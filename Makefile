@@ -11,11 +11,16 @@ install:
 demo: install
 	$(PY) tools/demo.py
 
+# The tests run in parallel, one worker a core (at most 4), each torch process on one thread:
+# torch processes of several threads each on shared cores spin-wait, 10-20x slower.
+PYTEST := OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) -m pytest -q -n auto --maxprocesses 4 \
+	--dist worksteal --durations 15
+
 test: install
-	$(PY) -m pytest -q tests
+	$(PYTEST) tests
 
 test-fast: install
-	$(PY) -m pytest -q tests -m "not slow"
+	$(PYTEST) tests -m "not slow"
 
 lint: install
 	$(VENV)/bin/black -l 100 --check eql tools tests datasets benchmarks

@@ -61,5 +61,7 @@ setup(
         # LVIS evaluation engine (C++); lvis-api is installed by scripts/install.sh
         "faster-coco-eval>=1.8,<2",
     ],
-    extras_require={"dev": ["pytest>=7", "pytest-timeout", "black", "isort", "flake8"]},
+    extras_require={
+        "dev": ["pytest>=7", "pytest-timeout", "pytest-xdist", "black", "isort", "flake8"]
+    },
 )

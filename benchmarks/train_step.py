@@ -14,8 +14,8 @@ objects each as LVIS v1 averages, polygon masks, image-level label sets), with a
 (fp16 + GradScaler on CUDA, bf16 on the CPU). Printed per row: median iteration time, its ratio to
 the baseline of the same family (sigmoid CE / detectron2's RetinaNet) and peak memory (CUDA: max
 allocated; CPU: the process's peak RSS so far). Inference: median time per image with the LVIS
-test settings of the configs (300 detections, score threshold 1e-4), post-processing and mask
-pasting included.
+test settings of the configs (300 detections, ``--detections``; score threshold 1e-4),
+post-processing and mask pasting included.
 """
 
 import argparse
@@ -143,7 +143,7 @@ def train_step_time(model, batches, device: str, amp: bool, warmup: int):
 
 
 @torch.no_grad()
-def inference_time(model, images, device: str) -> float:
+def inference_time(model, images, device: str, detections: int) -> float:
     """Median seconds per image (batch 1, post-processing included)."""
     model.eval()
     times = []
@@ -154,7 +154,7 @@ def inference_time(model, images, device: str) -> float:
         _sync(device)
         if k:  # the first image warms up
             times.append(time.perf_counter() - t)
-        assert len(out[0]["instances"]) <= 300
+        assert len(out[0]["instances"]) <= detections
     return statistics.median(times)
 
 
@@ -168,9 +168,9 @@ def measure_row(a, index: int, amp: bool) -> dict:
     images = synthetic_batch(rng, a.infer_images + 1, a.min_size, a.max_size, a.device)
     name, config, opts = ROWS[index]
     torch.manual_seed(0)
-    model, _ = build(config, opts, a.device)
+    model, _ = build(config, opts + ["TEST.DETECTIONS_PER_IMAGE", str(a.detections)], a.device)
     seconds, peak = train_step_time(model, batches, a.device, amp, a.warmup)
-    infer = inference_time(model, images, a.device) if not amp else None
+    infer = inference_time(model, images, a.device, a.detections) if not amp else None
     return {"seconds": seconds, "peak_mb": peak, "inference_seconds": infer}
 
 
@@ -185,6 +185,13 @@ def argument_parser():
     p.add_argument("--iters", type=count, default=10, help="measured iterations")
     p.add_argument("--warmup", type=nonnegative_int, default=3)
     p.add_argument("--infer-images", type=count, default=20)
+    p.add_argument(
+        "--detections",
+        type=count,
+        default=300,
+        help="detections an image at inference (LVIS: 300); fewer for a quick check on a CPU, "
+        "where the mask head over 300 boxes takes most of an image's time",
+    )
     p.add_argument("--rows", nargs="+", default=None, help="row names to run (default: all)")
     p.add_argument("--no-amp", action="store_true", help="fp32 only")
     p.add_argument("--one", nargs=2, type=int, help=argparse.SUPPRESS)
