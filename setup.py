@@ -62,6 +62,6 @@ setup(
         "faster-coco-eval>=1.8,<2",
     ],
     extras_require={
-        "dev": ["pytest>=7", "pytest-timeout", "pytest-xdist", "black", "isort", "flake8"]
+        "dev": ["pytest>=7", "pytest-timeout", "pytest-xdist>=3.2", "black", "isort", "flake8"]
     },
 )
