@@ -66,7 +66,8 @@ if [ $dry -eq 1 ]; then
   retina=tiny_retinanet
   limit=(--max-iter 4)
   train_step=(--device cpu --batch 1 --min-size 64 --max-size 96 --iters 1 --warmup 0
-    --infer-images 1 --detections 20 --no-amp --rows "RetinaNet focal (detectron2)" "RetinaNet EFL")
+    --infer-images 1 --detections 20 --no-amp
+    --rows "RetinaNet focal (detectron2)" "RetinaNet EFL")
 else
   py=python3
   say "installing ${needed[*]} from $wheels, and eql from $repo"

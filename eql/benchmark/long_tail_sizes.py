@@ -2,6 +2,7 @@
 the config trained on it, and the schedule multiples of a config (1x, 2x, 4x: detectron2's way,
 iterations and learning-rate steps multiplied, warm-up kept)."""
 
+import functools
 import os
 from dataclasses import dataclass, replace
 from typing import Dict, List
@@ -90,8 +91,10 @@ def merged_config_digest(config: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+@functools.lru_cache(maxsize=None)
 def base_schedule(config: str):
-    """(SOLVER.MAX_ITER, SOLVER.STEPS, SOLVER.CHECKPOINT_PERIOD) of a size's config as merged."""
+    """(SOLVER.MAX_ITER, SOLVER.STEPS, SOLVER.CHECKPOINT_PERIOD) of a size's config as merged
+    (loaded once a process: every label's options and the sweep's iterations ask for it)."""
     solver = load_config(os.path.join(REPO, config)).SOLVER
     return solver.MAX_ITER, tuple(solver.STEPS), solver.CHECKPOINT_PERIOD
 
