@@ -15,7 +15,9 @@ objects each as LVIS v1 averages, polygon masks, image-level label sets), with a
 the baseline of the same family (sigmoid CE / detectron2's RetinaNet) and peak memory (CUDA: max
 allocated; CPU: the process's peak RSS so far). Inference: median time per image with the LVIS
 test settings of the configs (300 detections, ``--detections``; score threshold 1e-4),
-post-processing and mask pasting included.
+post-processing and mask pasting included. Config options ``KEY VALUE ...`` at the end of the line
+apply to every row (a quick CPU check: ``MODEL.ROI_HEADS.BATCH_SIZE_PER_IMAGE 64``, as the mask
+head over 128 foreground boxes of 1,203 classes takes most of a CPU iteration).
 """
 
 import argparse
@@ -168,10 +170,11 @@ def measure_row(a, index: int, amp: bool) -> dict:
     images = synthetic_batch(rng, a.infer_images + 1, a.min_size, a.max_size, a.device)
     name, config, opts = ROWS[index]
     torch.manual_seed(0)
-    model, _ = build(config, opts + ["TEST.DETECTIONS_PER_IMAGE", str(a.detections)], a.device)
+    opts = opts + ["TEST.DETECTIONS_PER_IMAGE", str(a.detections)] + a.opts
+    model, _ = build(config, opts, a.device)
     seconds, peak = train_step_time(model, batches, a.device, amp, a.warmup)
     infer = inference_time(model, images, a.device, a.detections) if not amp else None
-    return {"seconds": seconds, "peak_mb": peak, "inference_seconds": infer}
+    return {"seconds": seconds, "peak_mb": peak, "inference_seconds": infer, "opts": opts}
 
 
 def argument_parser():
@@ -192,36 +195,61 @@ def argument_parser():
         help="detections an image at inference (LVIS: 300); fewer for a quick check on a CPU, "
         "where the mask head over 300 boxes takes most of an image's time",
     )
-    p.add_argument("--rows", nargs="+", default=None, help="row names to run (default: all)")
+    p.add_argument(
+        "--rows",
+        nargs="+",
+        default=None,
+        choices=[name for name, _, _ in ROWS],
+        metavar="ROW",
+        help="row names to run (default: all): " + ", ".join(repr(name) for name, _, _ in ROWS),
+    )
     p.add_argument("--no-amp", action="store_true", help="fp32 only")
     p.add_argument("--one", nargs=2, type=int, help=argparse.SUPPRESS)
+    p.add_argument(
+        "opts",
+        nargs=argparse.REMAINDER,
+        help="config options KEY VALUE ... for every row, after its own (last on the line)",
+    )
     return p
 
 
+def check_options(rows, opts) -> None:
+    """Each row's config with the extra options, loaded here: a bad key or value is one
+    ConfigError naming it, before any row starts."""
+    from eql.config import load_config
+    from eql.model_zoo import config_path
+
+    for _, config, row_opts in rows:
+        load_config(config_path(config), list(row_opts) + list(opts))
+
+
 def main(argv=None):
-    a = argument_parser().parse_args(argv)
+    from eql.errors import ConfigError
+
+    parser = argument_parser()
+    a = parser.parse_args(argv)
     if a.one:
         print(json.dumps(measure_row(a, a.one[0], bool(a.one[1]))))
         return 0
+    chosen = [i for i, (name, _, _) in enumerate(ROWS) if a.rows is None or name in a.rows]
+    try:
+        check_options([ROWS[i] for i in chosen], a.opts)
+    except ConfigError as e:
+        parser.error(str(e))
     device = torch.cuda.get_device_name() if a.device.startswith("cuda") else "CPU"
     print(
         f"{device}, torch {torch.__version__}, batch {a.batch}, {a.min_size}-{a.max_size} px, "
         f"median of {a.iters} iterations after {a.warmup}; {time.strftime('%Y-%m-%d')}"
+        + (f"; config options {' '.join(a.opts)}" if a.opts else "")
     )
     passed = [x for x in (argv if argv is not None else sys.argv[1:])]
     results = {}
     for amp in (False,) if a.no_amp else (False, True):
-        for index, (name, _, _) in enumerate(ROWS):
-            if a.rows is not None and name not in a.rows:
-                continue
-            cmd = [
-                sys.executable,
-                os.path.abspath(__file__),
-                *passed,
-                "--one",
-                str(index),
-                str(int(amp)),
-            ]
+        for index in chosen:
+            name = ROWS[index][0]
+            # --one first: the config options at the end of the line take the rest of it
+            cmd = [sys.executable, os.path.abspath(__file__), "--one", str(index), str(int(amp))]
+            cmd += passed
             results[name, amp] = run_json_child(cmd, f"{name} (AMP {amp})")
     print("| model | AMP | s / iteration | vs baseline | peak memory MB | inference s / image |")
     print("| --- | --- | --- | --- | --- | --- |")

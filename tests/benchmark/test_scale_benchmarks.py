@@ -106,13 +106,33 @@ def test_image_check_benchmark_small(tmp_path):
 @pytest.mark.slow
 def test_train_step_benchmark_runs_on_cpu():
     """Two rows at a tiny size: times, peak memory and the inference time come back, the EQL row
-    is compared with the sigmoid CE row."""
+    is compared with the sigmoid CE row; the config options at the end reach every row's model
+    (64 sampled boxes an image: the mask head over 128 boxes of 1,203 classes is most of a CPU
+    iteration)."""
     rows = ["Mask R-CNN sigmoid CE", "Mask R-CNN EQL"]
+    opts = ["MODEL.ROI_HEADS.BATCH_SIZE_PER_IMAGE", "64", "MODEL.RPN.POST_NMS_TOPK_TEST", "100"]
     res = _benchmark("train_step").main(
         ["--device", "cpu", "--batch", "1", "--min-size", "96", "--max-size", "128", "--iters", "1"]
-        + ["--warmup", "1", "--infer-images", "1", "--detections", "20", "--no-amp"]
-        + ["--rows", *rows]
+        + ["--warmup", "1", "--infer-images", "1", "--detections", "20", "--rows", *rows]
+        + ["--no-amp", *opts]
     )
     assert sorted(name for name, _ in res) == sorted(rows)
     for r in res.values():
         assert r["seconds"] > 0 and r["peak_mb"] > 100 and r["inference_seconds"] > 0
+        assert r["opts"][-6:] == ["TEST.DETECTIONS_PER_IMAGE", "20", *opts]
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--rows", "Mask R-CNN EQLv3"], "argument --rows: invalid choice: 'Mask R-CNN EQLv3'"),
+        (["--no-amp", "MODEL.ROI_HEADS.NO_SUCH_KEY", "1"], "MODEL.ROI_HEADS.NO_SUCH_KEY"),
+        (["--no-amp", "MODEL.ROI_HEADS.BATCH_SIZE_PER_IMAGE"], "must be KEY VALUE pairs"),
+    ],
+)
+def test_train_step_refuses_an_unknown_row_or_config_option_before_any_row(argv, message, capsys):
+    with pytest.raises(SystemExit) as stop:
+        _benchmark("train_step").main(["--device", "cpu", *argv])
+    assert stop.value.code == 2
+    printed = capsys.readouterr()
+    assert message in printed.err and printed.out == ""  # no header, no row
