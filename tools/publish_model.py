@@ -15,7 +15,7 @@ Upload the written file to <url-prefix>; the entry's url is <url-prefix><file na
 import argparse
 import hashlib
 import io
-import json
+import math
 import os
 import sys
 
@@ -24,25 +24,27 @@ import torch
 from eql.errors import report_user_errors
 
 
-def last_eval_metrics(metrics_json: str) -> dict:
-    """The last line of a detectron2 metrics.json that holds evaluation results."""
+def last_eval_metrics(metrics_json: str):
+    """The evaluation results on the last line of a detectron2 metrics.json that holds any:
+    ({name: value rounded to 3 places}, [names left out as NaN: not measured, e.g. APr of a set
+    with no rare class])."""
     from eql.errors import UserError
+    from eql.utils.io import read_json_lines
 
     if not os.path.isfile(metrics_json):
         raise UserError(f"{metrics_json}: file not found (--metrics)")
-    found = {}
-    with open(metrics_json) as f:
-        for n, line in enumerate(f, 1):
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise UserError(f"{metrics_json}: line {n} is not valid json ({e}; --metrics)")
-            if not isinstance(row, dict):
-                raise UserError(f"{metrics_json}: line {n} is not an object (--metrics)")
-            evals = {k: v for k, v in row.items() if k.startswith(("bbox/", "segm/"))}
-            if evals:
-                found = evals
-    return {k: round(float(v), 3) for k, v in found.items()}
+    found, line = {}, 0
+    for n, row in read_json_lines(metrics_json):
+        if not isinstance(row, dict):
+            raise UserError(f"{metrics_json}: line {n} is not an object (--metrics)")
+        evals = {k: v for k, v in row.items() if k.startswith(("bbox/", "segm/"))}
+        if evals:
+            found, line = evals, n
+    for k, v in found.items():
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or math.isinf(v):
+            raise UserError(f"{metrics_json}: line {line}: {k} is {v!r}, not a number (--metrics)")
+    kept = {k: round(float(v), 3) for k, v in found.items() if not math.isnan(v)}
+    return kept, sorted(set(found) - set(kept))
 
 
 def argument_parser():
@@ -83,7 +85,7 @@ def main(argv=None):
         config_path(a.config)
     except UserError as e:
         raise UserError(f"--config: {e}") from None
-    metrics = last_eval_metrics(a.metrics) if a.metrics else {}
+    metrics, not_measured = last_eval_metrics(a.metrics) if a.metrics else ({}, [])
     buffer = io.BytesIO()
     torch.save({"model": ckpt["model"]}, buffer)
     digest = hashlib.sha256(buffer.getvalue()).hexdigest()
@@ -107,6 +109,8 @@ def main(argv=None):
         os.remove(path)  # no checkpoint without its entry
         raise
     print(f"wrote {path} (sha256 {digest}); registry entry '{a.name}' in {registry}")
+    if not_measured:
+        print(f"left out of its metrics (NaN in {a.metrics}: not measured): {not_measured}")
     return 0
 
 

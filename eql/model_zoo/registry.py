@@ -6,6 +6,7 @@ written by tools/publish_model.py.
 """
 
 import json
+import math
 import os
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
@@ -49,6 +50,15 @@ class ModelEntry:
             raise RegistryError(
                 f"model {self.name}: unknown format {self.format!r} (field 'format'); use {FORMATS}"
             )
+        if not isinstance(self.metrics, dict):
+            raise RegistryError(f"model {self.name}: field 'metrics' is not an object")
+        for key, value in self.metrics.items():
+            number = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if not number or not math.isfinite(value):
+                raise RegistryError(
+                    f"model {self.name}: metric {key!r} is {value!r} (field 'metrics': each a "
+                    "finite number)"
+                )
 
 
 class RegistryError(UserError):

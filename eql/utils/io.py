@@ -74,8 +74,12 @@ def read_json_lines(path: str, error=None):
     metrics.json); a line that is not json raises ``error`` (a UserError class) naming the file
     and the line."""
     error = error or UserError
-    with open(path) as f:
-        for k, line in enumerate(f, 1):
+    with open(path, "rb") as f:
+        for k, raw in enumerate(f, 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raise error(f"{path}: line {k} is not text (a json-lines file is utf-8)") from None
             if not line.strip():
                 continue
             try:

@@ -10,7 +10,7 @@ import threading
 
 import pytest
 import torch
-from common import INSTANT_CONFIG, REPO
+from common import INSTANT_CONFIG, REPO, run_tool
 
 from eql import model_zoo
 from eql.errors import UserError
@@ -276,6 +276,28 @@ def test_publish_then_eval_only_by_name(zoo, tiny_synthetic, tmp_path):
     assert "copypaste: AP,AP50" in proc.stdout + proc.stderr
     assert (out / "inference" / "tiny_synthetic_val" / "lvis_instances_results.json").is_file()
     assert zoo["server"].requests == 1
+
+
+def test_publish_records_the_last_evaluation_and_leaves_out_what_was_not_measured(tmp_path):
+    """--metrics: the last metrics.json line with evaluation results (not the last line), rounded
+    to 3 places; a NaN metric (no class of that group in the set) is left out and said so."""
+    ckpt = tmp_path / "model_final.pth"
+    torch.save({"model": {"w": torch.ones(2)}, "iteration": 3}, ckpt)
+    metrics = tmp_path / "metrics.json"
+    lines = [
+        {"iteration": 4, "bbox/AP": 1.0},
+        {"iteration": 9, "bbox/AP": 12.34567, "bbox/APr": float("nan"), "segm/AP": 11},
+        {"iteration": 9, "total_loss": 0.5},
+    ]
+    metrics.write_text("".join(json.dumps(x) + "\n" for x in lines) + "\n")  # a blank line too
+    out = tmp_path / "publish"
+    argv = [str(ckpt), "--name", "test/m", "--config", INSTANT_REL, "--url-prefix", "http://h/"]
+    argv += ["--out-dir", str(out), "--metrics", str(metrics)]
+    code, err, printed = run_tool("publish_model", argv)
+    assert code == 0, err
+    entry = json.loads((out / "models.json").read_text())["models"]["test/m"]
+    assert entry["metrics"] == {"bbox/AP": 12.346, "segm/AP": 11.0}
+    assert f"left out of its metrics (NaN in {metrics}: not measured): ['bbox/APr']" in printed
 
 
 def test_offline_train_net_prints_one_clear_message(zoo, tiny_synthetic, tmp_path):

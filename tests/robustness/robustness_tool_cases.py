@@ -120,6 +120,10 @@ def _zoo_registry(content, *culprits, name_path=True):
     return build
 
 
+_METRIC_NOT_A_NUMBER = '{"iteration": 1}\n{"iteration": 2, "bbox/AP": "high"}\n'
+_ENTRY = {"config": "x.yaml", "url": "http://h/x.pth", "sha256": "a" * 64}
+
+
 def _publish(
     *culprits, checkpoint="good", config="quick_schedules/Base-Synthetic-CPU.yaml", metrics=None
 ):
@@ -135,7 +139,7 @@ def _publish(
         argv += ["--out-dir", str(env.out)]
         if metrics is not None:
             m = env.tmp / "metrics.json"
-            m.write_text(metrics)
+            m.write_bytes(metrics) if isinstance(metrics, bytes) else m.write_text(metrics)
             argv += ["--metrics", str(m)]
         return "publish_model", argv, list(culprits) + ([] if checkpoint == "good" else [str(ckpt)])
 
@@ -221,4 +225,17 @@ TOOL_CASES = [
     Case("T15-tail-ratio-unknown-dataset", _tail_ratio("dataset")),
     Case("T16-tail-ratio-zero-images", _tail_ratio("json")),
     Case("T17-plot-stats-without-records", _plot_bad_stats),
+    Case(
+        "T38-publish-metric-not-a-number",
+        _publish("metrics.json", "line 2", "bbox/AP", "'high'", metrics=_METRIC_NOT_A_NUMBER),
+    ),
+    Case("T39-publish-metrics-binary", _publish("line 1 is not text", metrics=b"\x89PNG\x00\xff")),
+    Case(
+        "T40-zoo-metric-not-a-number",
+        _zoo_registry(
+            {"models": {"test/model": {**_ENTRY, "metrics": {"bbox/AP": "high"}}}},
+            "'bbox/AP'",
+            "'high'",
+        ),
+    ),
 ]
