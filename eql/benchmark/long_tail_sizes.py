@@ -82,20 +82,26 @@ SIZES = {
 }
 
 
+@functools.lru_cache(maxsize=None)
+def _merged_config(config: str):
+    """The size's config as merged (its yaml files and eql's defaults), loaded once a process:
+    the sweep's digest, every label's options, the sweep's iterations and its task ask for it."""
+    cfg = load_config(os.path.join(REPO, config))
+    cfg.freeze()  # shared: read only
+    return cfg
+
+
 def merged_config_digest(config: str) -> str:
-    """sha256 of the size's config as merged (its yaml files and eql's defaults): a changed
-    config makes a folder's finished runs another setting's."""
+    """sha256 of the size's config as merged: a changed config makes a folder's finished runs
+    another setting's."""
     import hashlib
 
-    text = load_config(os.path.join(REPO, config)).dump()
-    return hashlib.sha256(text.encode()).hexdigest()
+    return hashlib.sha256(_merged_config(config).dump().encode()).hexdigest()
 
 
-@functools.lru_cache(maxsize=None)
 def base_schedule(config: str):
-    """(SOLVER.MAX_ITER, SOLVER.STEPS, SOLVER.CHECKPOINT_PERIOD) of a size's config as merged
-    (loaded once a process: every label's options and the sweep's iterations ask for it)."""
-    solver = load_config(os.path.join(REPO, config)).SOLVER
+    """(SOLVER.MAX_ITER, SOLVER.STEPS, SOLVER.CHECKPOINT_PERIOD) of a size's config as merged."""
+    solver = _merged_config(config).SOLVER
     return solver.MAX_ITER, tuple(solver.STEPS), solver.CHECKPOINT_PERIOD
 
 
@@ -120,4 +126,4 @@ def schedule_opts(config: str, multiple: int) -> List[str]:
 
 def trains_masks(size: SetSize) -> bool:
     """Whether the size's model has a mask head (--task segm)."""
-    return bool(load_config(os.path.join(REPO, size.config)).MODEL.MASK_ON)
+    return bool(_merged_config(size.config).MODEL.MASK_ON)
