@@ -26,3 +26,10 @@ def tiny_synthetic(tmp_path_factory):
     )
     names = register_synthetic_lvis(root, prefix="tiny_synthetic")
     return {"root": root, "names": names, **paths}
+
+
+def pytest_collection_modifyitems(config, items):
+    """The slow tests first (a stable sort: the rest keep their order). In the parallel run of
+    `make test` the workers then start on the long tests and end on short ones, instead of one
+    worker finishing a minutes-long test while the others wait."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
