@@ -214,12 +214,25 @@ def argument_parser():
     return p
 
 
+# keys the script sets itself: given as config options they would be overridden or contradict it
+OWNED_KEYS = {
+    "MODEL.DEVICE": "set by --device",
+    "TEST.DETECTIONS_PER_IMAGE": "set by --detections",
+    "MODEL.RESNETS.NORM": "BN: random weights need it",
+    "MODEL.BACKBONE.FREEZE_AT": "0: random weights need it",
+}
+
+
 def check_options(rows, opts) -> None:
     """Each row's config with the extra options, loaded here: a bad key or value is one
     ConfigError naming it, before any row starts."""
     from eql.config import load_config
+    from eql.errors import ConfigError
     from eql.model_zoo import config_path
 
+    for key in opts[::2]:
+        if key in OWNED_KEYS:
+            raise ConfigError(f"config option {key}: {OWNED_KEYS[key]}")
     for _, config, row_opts in rows:
         load_config(config_path(config), list(row_opts) + list(opts))
 

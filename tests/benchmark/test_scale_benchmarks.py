@@ -128,6 +128,8 @@ def test_train_step_benchmark_runs_on_cpu():
         (["--rows", "Mask R-CNN EQLv3"], "argument --rows: invalid choice: 'Mask R-CNN EQLv3'"),
         (["--no-amp", "MODEL.ROI_HEADS.NO_SUCH_KEY", "1"], "MODEL.ROI_HEADS.NO_SUCH_KEY"),
         (["--no-amp", "MODEL.ROI_HEADS.BATCH_SIZE_PER_IMAGE"], "must be KEY VALUE pairs"),
+        (["--no-amp", "TEST.DETECTIONS_PER_IMAGE", "5"], "set by --detections"),
+        (["--no-amp", "MODEL.RESNETS.NORM", "FrozenBN"], "MODEL.RESNETS.NORM: BN"),
     ],
 )
 def test_train_step_refuses_an_unknown_row_or_config_option_before_any_row(argv, message, capsys):
