@@ -369,20 +369,26 @@ class Env:
         ]
 
 
+@contextlib.contextmanager
+def environ_kept():
+    """os.environ as it was on entry, again on exit (what the code inside set or removed)."""
+    env = dict(os.environ)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(env)
+
+
 def run_tool(tool: str, argv: List[str]) -> Tuple[int, str, str]:
     """Runs tools/<tool>.py in-process: (exit code, stderr, stdout)."""
     module = __import__(tool)
     err, out = io.StringIO(), io.StringIO()
-    env = dict(os.environ)
-    try:
-        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
-            try:
-                entry = getattr(module, "cli", None) or module.main
-                code = entry(argv)
-                code = 0 if code is None or not isinstance(code, int) else code
-            except SystemExit as e:
-                code = e.code if isinstance(e.code, int) else 1
-    finally:
-        os.environ.clear()
-        os.environ.update(env)
+    with environ_kept(), contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
+        try:
+            entry = getattr(module, "cli", None) or module.main
+            code = entry(argv)
+            code = 0 if code is None or not isinstance(code, int) else code
+        except SystemExit as e:
+            code = e.code if isinstance(e.code, int) else 1
     return code, err.getvalue(), out.getvalue()

@@ -57,7 +57,7 @@ def _zoo_entry_named_a_path(env):
     path = env.tmp / "registry.json"
     entry = {"config": "x.yaml", "url": "http://h/x.pth", "sha256": "a" * 64}
     path.write_text(json.dumps({"models": {"../../escape": entry}}))
-    os.environ["EQL_MODEL_ZOO_REGISTRY"] = str(path)  # run_tool restores the environment
+    os.environ["EQL_MODEL_ZOO_REGISTRY"] = str(path)  # test_case restores the environment
     argv = env.train_argv("MODEL.WEIGHTS", "eql://../../escape", extra=["--eval-only"])
     return "train_net", argv, [str(path), "'../../escape'", "not a model name"]
 

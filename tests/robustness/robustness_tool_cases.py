@@ -113,7 +113,7 @@ def _zoo_registry(content, *culprits, name_path=True):
     def build(env):
         path = env.tmp / "registry.json"
         path.write_text(content if isinstance(content, str) else json.dumps(content))
-        os.environ["EQL_MODEL_ZOO_REGISTRY"] = str(path)  # run_tool restores the environment
+        os.environ["EQL_MODEL_ZOO_REGISTRY"] = str(path)  # test_case restores the environment
         argv = env.train_argv("MODEL.WEIGHTS", "eql://test/model", extra=["--eval-only"])
         return "train_net", argv, [str(path)] * name_path + list(culprits)
 

@@ -10,7 +10,7 @@ import os
 import re
 
 import pytest
-from common import REPO, Env, run_tool
+from common import REPO, Env, environ_kept, run_tool
 from robustness_cli_cases import CLI_CASES
 from robustness_config_cases import CONFIG_CASES, COUNT_CASES
 from robustness_dataset_cases import DATASET_CASES
@@ -33,8 +33,15 @@ def _snapshot(folder):
     )
 
 
+@pytest.fixture
+def kept_environ():
+    """A case's builder may set environment variables (a registry file): gone after the case."""
+    with environ_kept():
+        yield
+
+
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
-def test_case(case, tiny_synthetic, tmp_path):
+def test_case(case, tiny_synthetic, tmp_path, kept_environ):
     env = Env(tmp_path, tiny_synthetic)
     tool, argv, culprits, *expect = case.build(env)
     expect = expect[0] if expect else "error"
