@@ -29,7 +29,7 @@ def last_eval_metrics(metrics_json: str):
     ({name: value rounded to 3 places}, [names left out as NaN: not measured, e.g. APr of a set
     with no rare class])."""
     from eql.errors import UserError
-    from eql.utils.io import read_json_lines
+    from eql.utils.io import json_number, read_json_lines
 
     if not os.path.isfile(metrics_json):
         raise UserError(f"{metrics_json}: file not found (--metrics)")
@@ -41,7 +41,7 @@ def last_eval_metrics(metrics_json: str):
         if evals:
             found, line = evals, n
     for k, v in found.items():
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or math.isinf(v):
+        if not json_number(v) or math.isinf(v):
             raise UserError(f"{metrics_json}: line {line}: {k} is {v!r}, not a number (--metrics)")
     kept = {k: round(float(v), 3) for k, v in found.items() if not math.isnan(v)}
     return kept, sorted(set(found) - set(kept))

@@ -10,7 +10,7 @@ from detectron2.utils.file_io import PathManager
 
 from ..errors import UserError
 from ..utils.gc_pause import gc_paused
-from ..utils.io import read_json
+from ..utils.io import json_number, read_json
 
 
 class DatasetFormatError(UserError):
@@ -109,7 +109,7 @@ def _read_lvis_json(json_file: str, require_annotations: bool) -> Dict:
         if "segmentation" in ann:
             _check_segmentation(json_file, k, ann, sizes[ann["image_id"]])
         area = ann.get("area", 0)
-        if not _number(area) or not math.isfinite(area) or area < 0:
+        if not json_number(area) or not math.isfinite(area) or area < 0:
             raise DatasetFormatError(
                 f"{json_file}: annotations[{k}] (id {ann['id']}) field 'area' must be a finite "
                 f"number >= 0, got {area!r}"
@@ -123,10 +123,6 @@ def _read_lvis_json(json_file: str, require_annotations: bool) -> Dict:
             "missing or in the wrong format (expected [x, y, width, height])"
         )
     return data
-
-
-def _number(x) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool)
 
 
 def _check_id(json_file: str, where: str, value) -> None:
@@ -158,7 +154,7 @@ def _check_segmentation(json_file: str, k: int, ann: Dict, size) -> None:
     if not isinstance(segm, list) or not segm:
         raise DatasetFormatError(f"{where} must be a list of polygons or an RLE, got {segm!r:.60}")
     for p in segm:
-        if not isinstance(p, list) or not all(_number(v) for v in p):
+        if not isinstance(p, list) or not all(json_number(v) for v in p):
             raise DatasetFormatError(f"{where} has a polygon that is not a list of numbers")
         if not all(math.isfinite(v) for v in p):
             raise DatasetFormatError(f"{where} has a polygon with a non-finite coordinate")
@@ -167,7 +163,7 @@ def _check_segmentation(json_file: str, k: int, ann: Dict, size) -> None:
 
 
 def _positive_number(x) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) and x > 0
+    return json_number(x) and math.isfinite(x) and x > 0
 
 
 def _check_box(json_file: str, k: int, ann: Dict) -> int:
@@ -176,7 +172,7 @@ def _check_box(json_file: str, k: int, ann: Dict) -> int:
     where = f"{json_file}: annotations[{k}] (id {ann['id']}) field 'bbox'"
     if not isinstance(box, (list, tuple)) or len(box) != 4:
         raise DatasetFormatError(f"{where} must be [x, y, width, height], got {box!r}")
-    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in box):
+    if not all(json_number(v) for v in box):
         raise DatasetFormatError(f"{where} must hold 4 numbers, got {box!r}")
     if not all(math.isfinite(v) for v in box):
         raise DatasetFormatError(f"{where} has a non-finite value: {box!r}")

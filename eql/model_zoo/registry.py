@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
 from ..errors import UserError
-from ..utils.io import atomic_write, read_json
+from ..utils.io import atomic_write, json_number, read_json
 from ..utils.paths import check_name
 
 SHIPPED_REGISTRY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "models.json")
@@ -53,8 +53,7 @@ class ModelEntry:
         if not isinstance(self.metrics, dict):
             raise RegistryError(f"model {self.name}: field 'metrics' is not an object")
         for key, value in self.metrics.items():
-            number = isinstance(value, (int, float)) and not isinstance(value, bool)
-            if not number or not math.isfinite(value):
+            if not json_number(value) or not math.isfinite(value):
                 raise RegistryError(
                     f"model {self.name}: metric {key!r} is {value!r} (field 'metrics': each a "
                     "finite number)"

@@ -69,6 +69,12 @@ def _process_alive(pid: int) -> bool:
     return True
 
 
+def json_number(x) -> bool:
+    """Whether a parsed json value is a number (json's true / false parse as Python bools, which
+    are ints)."""
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
 def read_json_lines(path: str, error=None):
     """(line number, parsed value) of each non-blank line of a json-lines file (detectron2's
     metrics.json); a line that is not json raises ``error`` (a UserError class) naming the file
