@@ -12,8 +12,7 @@ import json
 import math
 import os
 import shutil
-import subprocess
-import sys
+import tempfile
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Tuple
 
@@ -30,6 +29,7 @@ INSTANT_CONFIG = os.path.join(
     REPO, "configs", "quick_schedules", "synthetic_mask_rcnn_R_18_FPN_instant_test.yaml"
 )
 INSTANT = INSTANT_CONFIG
+TRAIN_NET = os.path.join(REPO, "tools", "train_net.py")
 CASCADE_OPTS = (
     "MODEL.ROI_HEADS.NAME",
     "EQLCascadeROIHeads",
@@ -284,11 +284,20 @@ def polygon_mask(polys, h, w):
 
 
 def run_train_net(*args, timeout=600):
-    cmd = [sys.executable, os.path.join(REPO, "tools", "train_net.py"), *args]
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=REPO)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
-    return proc.stdout + proc.stderr
+    """``python tools/train_net.py ARGS`` (forked from a warm process: eql.utils.warm_start) in
+    the repository; asserts it exits 0 and returns its output."""
+    from eql.utils.warm_start import run_script
+
+    # without the variable pytest changes at each test: one warm process serves all the tests
+    env = {k: v for k, v in os.environ.items() if k != "PYTEST_CURRENT_TEST"}
+    env["PYTHONWARNINGS"] = "ignore"
+    with tempfile.TemporaryDirectory() as tmp:
+        log = os.path.join(tmp, "train_net.log")
+        code = run_script(TRAIN_NET, args, log, cwd=REPO, env=env, timeout=timeout)
+        with open(log, errors="replace") as f:
+            output = f.read()
+    assert code == 0, f"exit code {code}:\n" + output[-8000:]
+    return output
 
 
 def synthetic_args(tiny_synthetic, out, config=INSTANT_CONFIG):

@@ -14,8 +14,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
-import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -25,6 +23,7 @@ from typing import Callable, Dict, List, Optional, Sequence
 from ..data.synthetic.lvis import generate_synthetic_lvis
 from ..modeling.heads import HEAD_KINDS
 from ..utils.io import read_json, write_json_atomic
+from ..utils.warm_start import run_script
 from .long_tail_sizes import (  # noqa: F401  (re-exported: the sweep's vocabulary)
     REPO,
     SIZES,
@@ -189,27 +188,28 @@ def is_complete(run_dir: str) -> bool:
     return True
 
 
-def _run_child(
-    cmd: List[str],
+def _run_train_net(
+    args: List[str],
     log_path: str,
     what: str,
     progress: Optional[Callable[[str], None]] = None,
     append: bool = False,
 ) -> None:
-    """Runs ``cmd`` with its output in ``log_path`` (its progress lines, "iter 99, eta 0:01:40",
-    to ``progress`` when given); a failure raises SweepError with the end of the log."""
-    with open(log_path, "a" if append else "w") as log:
-        child = subprocess.Popen(
-            cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=REPO, text=True
-        )
-        for line in child.stdout:
-            log.write(line)
-            found = PROGRESS_LINE.search(line) if progress else None
-            if found:
-                progress(f"iter {found.group(2)}, eta {found.group(1)}")
-        returncode = child.wait()
+    """``python tools/train_net.py ARGS`` in the repository, a process of its own forked from a
+    warm one (eql.utils.warm_start: its imports are paid once a sweep, not once a run), with its
+    output in ``log_path`` (its progress lines, "iter 99, eta 0:01:40", to ``progress`` when
+    given); a failure raises SweepError with the end of the log."""
+
+    def on_line(line: str) -> None:
+        found = PROGRESS_LINE.search(line)
+        if found:
+            progress(f"iter {found.group(2)}, eta {found.group(1)}")
+
+    returncode = run_script(
+        TRAIN_NET, args, log_path, append=append, cwd=REPO, on_line=progress and on_line
+    )
     if returncode:
-        with open(log_path) as f:
+        with open(log_path, errors="replace") as f:
             tail = f.read()[-2000:]
         raise SweepError(f"{what} failed (exit code {returncode}); its log is {log_path}:\n{tail}")
 
@@ -241,11 +241,11 @@ def train_run(
     else:
         shutil.rmtree(run_dir, ignore_errors=True)
         os.makedirs(run_dir)
-    cmd = [sys.executable, TRAIN_NET, "--config-file", os.path.join(REPO, sweep.size.config)]
-    cmd += (["--resume"] if checkpoint else []) + sweep.opts(label, seed)
+    args = ["--config-file", os.path.join(REPO, sweep.size.config)]
+    args += (["--resume"] if checkpoint else []) + sweep.opts(label, seed)
     start = time.time()
     log_path = os.path.join(run_dir, "train.log")
-    _run_child(cmd, log_path, f"run {label} seed {seed}", progress, append=bool(checkpoint))
+    _run_train_net(args, log_path, f"run {label} seed {seed}", progress, append=bool(checkpoint))
     if not is_complete(run_dir):
         raise SweepError(f"{run_dir}: the run ended without an evaluation (see {log_path})")
     return time.time() - start
@@ -326,12 +326,11 @@ def evaluate_again(
             log(f"evaluating {run.label} seed {run.seed} again ({tag}) ...")
             shutil.rmtree(target, ignore_errors=True)
             os.makedirs(target)
-            cmd = [sys.executable, TRAIN_NET, "--eval-only"]
-            cmd += ["--config-file", os.path.join(run.path, "config.yaml")]
-            cmd += ["MODEL.WEIGHTS", os.path.join(run.path, "model_final.pth")]
-            cmd += ["MODEL.EQL.GRADIENT_STATS.PERIOD", "0", *opts, "OUTPUT_DIR", target]
+            args = ["--eval-only", "--config-file", os.path.join(run.path, "config.yaml")]
+            args += ["MODEL.WEIGHTS", os.path.join(run.path, "model_final.pth")]
+            args += ["MODEL.EQL.GRADIENT_STATS.PERIOD", "0", *opts, "OUTPUT_DIR", target]
             what = f"evaluation {tag} of {run.label} seed {run.seed}"
-            _run_child(cmd, os.path.join(target, "eval.log"), what)
+            _run_train_net(args, os.path.join(target, "eval.log"), what)
         if not is_complete(target):
             raise SweepError(f"{target}: the evaluation wrote no metrics (see eval.log there)")
         out.append(Run(run.label, run.seed, final_metrics(target, task), target))
