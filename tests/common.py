@@ -10,6 +10,7 @@ import importlib.util
 import io
 import json
 import math
+import multiprocessing
 import os
 import shutil
 import tempfile
@@ -67,7 +68,16 @@ def run_gloo(fn, world_size: int, tmp_dir: str, *args) -> None:
     process group; ``fn`` must be importable (a module-level function) and write what the test
     checks to files."""
     init_file = os.path.join(str(tmp_dir), "gloo_init")
-    mp.spawn(_gloo_entry, args=(world_size, init_file, fn, args), nprocs=world_size, join=True)
+    # forked from one server process a pytest worker starts once, which has imported torch, eql
+    # and this module: a spawned process would import them again each time (~5 CPU-s)
+    multiprocessing.get_context("forkserver").set_forkserver_preload(["torch", "eql", "common"])
+    mp.start_processes(
+        _gloo_entry,
+        args=(world_size, init_file, fn, args),
+        nprocs=world_size,
+        join=True,
+        start_method="forkserver",
+    )
 
 
 def loss_state(module: torch.nn.Module) -> dict:

@@ -29,6 +29,13 @@ import threading
 import time
 from typing import Callable, Dict, List, Mapping, Optional, Sequence
 
+# the warm process loads this file by its path, not as eql.utils.warm_start: importing the eql
+# package would import torch & co. for any script, not only for one that imports them
+_SERVE = (
+    "import importlib.util, sys; spec = importlib.util.spec_from_file_location('warm_start', "
+    "sys.argv.pop(1)); module = importlib.util.module_from_spec(spec); "
+    "spec.loader.exec_module(module); module.serve()"
+)
 MAX_IDLE = 2  # warm processes kept between calls (each holds torch & co. in memory: ~0.5 GB)
 POLL_SECONDS = 0.5
 
@@ -57,7 +64,7 @@ class WarmProcess:
         self.key = (script, cwd, tuple(sorted(env.items())))
         self.running = 0  # the pid of the fork under way
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", f"from {__name__} import serve; serve()", script],
+            [sys.executable, "-c", _SERVE, __file__, script],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             bufsize=0,  # unbuffered: select() then sees every reply that has come
@@ -206,8 +213,9 @@ def run_script(
 
 
 def serve() -> None:
-    """The warm process's loop (``python -c ... SCRIPT``): imports SCRIPT's top-level modules,
-    then forks once per request line and answers its pid and, when it ends, its exit code."""
+    """The warm process's loop (``python -c _SERVE THIS_FILE SCRIPT``): imports SCRIPT's
+    top-level modules, then forks once per request line and answers its pid and, when it ends,
+    its exit code."""
     import importlib
     import warnings
 
