@@ -220,6 +220,7 @@ def serve() -> None:
     import warnings
 
     script = sys.argv[1]
+    sys.path[0] = os.path.dirname(script)  # not the directory: imports resolve as the script's
     replies = os.fdopen(os.dup(1), "w")  # fd 1 becomes stderr: a stray print cannot break replies
     os.dup2(2, 1)
     with warnings.catch_warnings():

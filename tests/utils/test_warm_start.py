@@ -20,9 +20,11 @@ import os
 import random
 import sys
 
+import helper  # next to the script: found through sys.path[0], in the warm process too
+
 print(json.dumps({"argv": sys.argv, "path0": sys.path[0], "cwd": os.getcwd(), "name": __name__,
                   "env": os.environ.get("WARM_TEST"), "random": random.random(),
-                  "parent": os.getppid()}))
+                  "parent": os.getppid(), "modules_from": os.path.dirname(helper.__file__)}))
 print("to stderr", file=sys.stderr)
 action = sys.argv[1]
 if action == "raise":
@@ -39,6 +41,7 @@ def script(tmp_path):
     path = tmp_path / "bin" / "tool.py"
     path.parent.mkdir()
     path.write_text(SCRIPT)
+    (path.parent / "helper.py").write_text("")
     return str(path)
 
 
@@ -53,12 +56,14 @@ def test_a_fork_sees_what_a_fresh_python_sees(script, tmp_path):
     env = {**os.environ, "WARM_TEST": "seven"}
     workdir = tmp_path / "work"
     workdir.mkdir()
+    (workdir / "helper.py").write_text("")  # a fresh python SCRIPT does not import this one
     code, log, lines = _run(script, tmp_path, "3", "a b", cwd=str(workdir), env=env)
     assert code == 3
     first = json.loads(log.splitlines()[0])
     assert first["argv"] == [script, "3", "a b"] and first["name"] == "__main__"
     assert first["path0"] == os.path.dirname(script) and first["cwd"] == str(workdir)
     assert first["env"] == "seven" and log.endswith("to stderr\n")
+    assert first["modules_from"] == os.path.dirname(script)  # the warm process's imports too
     assert lines == log.splitlines(keepends=True)  # every line passed on as it came
     # the same script, directory and environment: the same warm process, forked again, with a
     # random module seeded afresh (a fresh interpreter's is seeded from entropy)
