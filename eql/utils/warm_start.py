@@ -61,7 +61,7 @@ class WarmProcess:
     """One warm ``python`` for ``script`` in ``cwd`` with ``env``; :meth:`run` forks it once."""
 
     def __init__(self, script: str, cwd: str, env: Mapping[str, str]):
-        self.key = (script, cwd, tuple(sorted(env.items())))
+        self.key = _key(script, cwd, env)
         self.running = 0  # the pid of the fork under way
         self.proc = subprocess.Popen(
             [sys.executable, "-c", _SERVE, __file__, script],
@@ -77,19 +77,17 @@ class WarmProcess:
         self,
         args: Sequence[str],
         log_path: str,
-        append: bool,
         on_line: Optional[Callable[[str], None]],
         timeout: Optional[float],
     ) -> int:
         """The exit code of ``SCRIPT ARGS`` forked from this process (-9 when ``timeout`` seconds
-        passed and it was killed); its output appended or written to ``log_path``, each complete
-        line of it passed to ``on_line`` as it comes."""
-        request = {"args": list(args), "log": os.path.abspath(log_path), "append": append}
+        passed and it was killed); its output appended to ``log_path`` (which must exist), each
+        complete line of it passed to ``on_line`` as it comes."""
+        tail = _LogTail(log_path, os.path.getsize(log_path), on_line)  # before the fork writes
+        request = {"args": list(args), "log": os.path.abspath(log_path)}
         self.proc.stdin.write((json.dumps(request) + "\n").encode())
         pid = self.running = self._reply()["pid"]
         deadline = None if timeout is None else time.monotonic() + timeout
-        start = os.path.getsize(log_path) if append and os.path.exists(log_path) else 0
-        tail = _LogTail(log_path, start, on_line)
         while not select.select([self.proc.stdout], [], [], POLL_SECONDS)[0]:
             tail.read()
             if deadline is not None and time.monotonic() > deadline:
@@ -152,8 +150,13 @@ _idle: List[WarmProcess] = []
 _lock = threading.Lock()
 
 
+def _key(script: str, cwd: str, env: Mapping[str, str]) -> tuple:
+    """What a warm process serves: one script, in one directory, with one environment."""
+    return script, cwd, tuple(sorted(env.items()))
+
+
 def _acquire(script: str, cwd: str, env: Mapping[str, str]) -> WarmProcess:
-    key = (script, cwd, tuple(sorted(env.items())))
+    key = _key(script, cwd, env)
     with _lock:
         for k, warm in enumerate(_idle):
             if warm.key == key and warm.proc.poll() is None:
@@ -198,10 +201,10 @@ def run_script(
     cwd = os.path.abspath(cwd or os.getcwd())
     env = dict(os.environ if env is None else env)
     with open(log_path, "ab" if append else "wb"):
-        pass  # the fork opens it for appending
+        pass  # created or emptied here, once; the fork appends to it
     warm = _acquire(script, cwd, env)
     try:
-        code = warm.run(args, log_path, append, on_line, timeout)
+        code = warm.run(args, log_path, on_line, timeout)
     except BaseException:
         warm.close()
         raise
@@ -220,7 +223,9 @@ def serve() -> None:
     import warnings
 
     script = sys.argv[1]
-    sys.path[0] = os.path.dirname(script)  # not the directory: imports resolve as the script's
+    # the script's directory, not the working one: imports resolve as the script's (and its forks
+    # inherit it)
+    sys.path[0] = os.path.dirname(script)
     replies = os.fdopen(os.dup(1), "w")  # fd 1 becomes stderr: a stray print cannot break replies
     os.dup2(2, 1)
     with warnings.catch_warnings():
@@ -254,8 +259,6 @@ def _run_as_main(script: str, request: Dict) -> None:
         import traceback
 
         log = os.open(request["log"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        if not request["append"]:
-            os.ftruncate(log, 0)
         os.dup2(log, 1)
         os.dup2(log, 2)
         os.close(log)
@@ -264,7 +267,6 @@ def _run_as_main(script: str, request: Dict) -> None:
         os.close(null)
         sys.stdin = open(0, closefd=False)
         sys.argv = [script, *request["args"]]
-        sys.path[0] = os.path.dirname(script)
         random.seed()  # a fresh interpreter seeds these from entropy; the fork would share them
         if "numpy" in sys.modules:
             sys.modules["numpy"].random.seed()

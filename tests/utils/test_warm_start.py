@@ -82,9 +82,11 @@ def test_exit_codes_errors_appending_and_the_timeout(script, tmp_path):
     assert code == 1 and "Traceback" in log and log.endswith("ValueError: bad input\n")
     code, log, _ = _run(script, tmp_path, "stopped: bad key")  # sys.exit("message")
     assert code == 1 and log.endswith("stopped: bad key\n")
-    log = tmp_path / "log.txt"
-    code = run_script(script, ["4"], str(log), append=True)
+    log, lines = tmp_path / "log.txt", []
+    before = log.read_text()
+    code = run_script(script, ["4"], str(log), append=True, on_line=lines.append)
     assert code == 4 and log.read_text().count("to stderr") == 2  # appended to the last one
+    assert "".join(lines) == log.read_text()[len(before) :]  # only the new lines passed on
     code, _, _ = _run(script, tmp_path, "sleep", timeout=2)
     assert code == -9  # killed
     assert len(warm_start._idle) <= warm_start.MAX_IDLE
