@@ -20,7 +20,6 @@ and peak memory (RSS) of each, and eql / detectron2 (goal: <= 1.2 for both).
 import argparse
 import json
 import os
-import sys
 import time
 
 from eql.benchmark.processes import proc_status_mb, run_json_child
@@ -60,8 +59,8 @@ def contender(name: str, json_file: str, image_root: str) -> dict:
 
 
 def _in_subprocess(name: str, json_file: str, image_root: str) -> dict:
-    cmd = [sys.executable, os.path.abspath(__file__), "--contender", name, json_file, image_root]
-    return run_json_child(cmd, name)
+    args = ["--contender", name, json_file, image_root]
+    return run_json_child(os.path.abspath(__file__), args, name)
 
 
 def _make_image_files(json_file: str, image_root: str) -> None:

@@ -25,7 +25,6 @@ import gc
 import json
 import os
 import resource
-import sys
 import time
 
 from eql.benchmark.processes import proc_status_mb, run_json_child
@@ -130,9 +129,9 @@ def contender(name: str, gt_path: str, task: str, out_dir: str, dets_per_image: 
 
 
 def _in_subprocess(name, gt_path, task, out_dir, dets_per_image) -> dict:
-    cmd = [sys.executable, os.path.abspath(__file__), "--contender", name, "--gt", gt_path]
-    cmd += ["--task", task, "--out", out_dir, "--dets-per-image", str(dets_per_image)]
-    return run_json_child(cmd, name)
+    args = ["--contender", name, "--gt", gt_path, "--task", task, "--out", out_dir]
+    args += ["--dets-per-image", str(dets_per_image)]
+    return run_json_child(os.path.abspath(__file__), args, name)
 
 
 def _gather_rank(rank, world_size, init_file, gt_path, dets_per_image, out_file):

@@ -108,9 +108,12 @@ rc_rcnn=$?
 wait $second
 rc_one=$?
 say "sweeps ended: R-CNN exit $rc_rcnn, RetinaNet exit $rc_one (124: stopped at the deadline)"
-# the tables of whatever finished (--max-runs 0: no training)
-"${rcnn[@]}" --max-runs 0 "${device[@]}" >"$work/rcnn_summary.log" 2>&1
-"${one[@]}" --max-runs 0 "${device[@]}" >"$work/retinanet_summary.log" 2>&1
+# the tables: a finished sweep printed its own; one stopped at the deadline gets the table of the
+# runs it finished (--max-runs 0: no training)
+if [ $rc_rcnn -eq 0 ]; then cp "$work/rcnn.log" "$work/rcnn_summary.log"; else
+  "${rcnn[@]}" --max-runs 0 "${device[@]}" >"$work/rcnn_summary.log" 2>&1; fi
+if [ $rc_one -eq 0 ]; then cp "$work/retinanet.log" "$work/retinanet_summary.log"; else
+  "${one[@]}" --max-runs 0 "${device[@]}" >"$work/retinanet_summary.log" 2>&1; fi
 
 # 3. training-step timings --------------------------------------------------------------------
 budget=$(($(left) - 10))

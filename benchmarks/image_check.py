@@ -22,7 +22,6 @@ Printed: seconds, and each check's time / the loader's.
 import argparse
 import json
 import os
-import sys
 import time
 
 from eql.benchmark.processes import run_json_child
@@ -46,8 +45,8 @@ def contender(name: str, json_file: str, image_root: str, sample: int) -> dict:
 
 
 def _in_subprocess(name, json_file, image_root, sample) -> dict:
-    cmd = [sys.executable, os.path.abspath(__file__), "--contender", name, json_file, image_root]
-    return run_json_child(cmd + [str(sample)], name)
+    args = ["--contender", name, json_file, image_root]
+    return run_json_child(os.path.abspath(__file__), args + [str(sample)], name)
 
 
 def _make_image_files(json_file: str, image_root: str) -> int:

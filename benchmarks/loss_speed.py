@@ -22,8 +22,8 @@ CPU, the rise of the peak resident set size of a fresh process that runs it once
 
 import argparse
 import json
+import os
 import statistics
-import sys
 import time
 
 import torch
@@ -189,8 +189,8 @@ def peak_memory_mb(setting, name, n, c, device) -> float:
         fn(x, gt).backward()
         torch.cuda.synchronize()
         return (torch.cuda.max_memory_allocated() - base) / 2**20
-    cmd = [sys.executable, __file__, "--memory-child", setting, name, str(n), str(c)]
-    return run_json_child(cmd, f"{setting} {name} memory")["peak_mb"]
+    args = ["--memory-child", setting, name, str(n), str(c)]
+    return run_json_child(os.path.abspath(__file__), args, f"{setting} {name} memory")["peak_mb"]
 
 
 def run_setting(setting, n, c, a, device, repeats=None):

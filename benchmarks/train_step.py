@@ -262,9 +262,9 @@ def main(argv=None):
         for index in chosen:
             name = ROWS[index][0]
             # --one first: the config options at the end of the line take the rest of it
-            cmd = [sys.executable, os.path.abspath(__file__), "--one", str(index), str(int(amp))]
-            cmd += passed
-            results[name, amp] = run_json_child(cmd, f"{name} (AMP {amp})")
+            args = ["--one", str(index), str(int(amp)), *passed]
+            what = f"{name} (AMP {amp})"
+            results[name, amp] = run_json_child(os.path.abspath(__file__), args, what)
     print("| model | AMP | s / iteration | vs baseline | peak memory MB | inference s / image |")
     print("| --- | --- | --- | --- | --- | --- |")
     for (name, amp), r in results.items():

@@ -264,7 +264,6 @@ def run_sweep(
     label and seed read back from its folder and its ``task`` metrics. A failed run stops the
     sweep once the runs under way have ended (they are kept)."""
     check_settings(sweep)
-    prepare_data(sweep, log)
     todo = [
         (label, seed) for label, seed in sweep.runs if not is_complete(sweep.run_dir(label, seed))
     ]
@@ -272,6 +271,8 @@ def run_sweep(
     if done_before:
         log(f"{done_before} of {len(sweep.runs)} runs already done in {sweep.output_dir}")
     todo = todo[:max_runs] if max_runs is not None else todo
+    if todo:  # the set is made when a run needs it: the tables of finished runs need none
+        prepare_data(sweep, log)
 
     failed = threading.Event()
 
@@ -323,6 +324,7 @@ def evaluate_again(
     for run in finished_runs(sweep, task):
         target = os.path.join(run.path, f"eval_{tag}")
         if not is_complete(target):
+            prepare_data(sweep, log)
             log(f"evaluating {run.label} seed {run.seed} again ({tag}) ...")
             shutil.rmtree(target, ignore_errors=True)
             os.makedirs(target)

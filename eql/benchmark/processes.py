@@ -1,12 +1,13 @@
 """Helpers of the scripts in benchmarks/: this process's memory from /proc, and running one
-measurement in a fresh process that prints its result as a json line."""
+measurement in a process of its own that prints its result as a json line."""
 
 import json
 import os
-import subprocess
-from typing import Dict, List
+import tempfile
+from typing import Dict, Sequence
 
 from ..utils.paths import check_writable
+from ..utils.warm_start import run_script
 from .lvis_sized import LVIS_V1_SIZES, write_lvis_sized_json
 
 
@@ -21,13 +22,26 @@ def proc_status_mb(field: str = "VmHWM") -> float:
     raise RuntimeError(f"no {field} in /proc/self/status")
 
 
-def run_json_child(cmd: List[str], what: str) -> Dict:
-    """Runs ``cmd`` (a fresh process, so that its peak memory is its own) and returns the json on
-    the last line of its output; raises RuntimeError naming ``what`` with the end of its stderr."""
-    done = subprocess.run(cmd, capture_output=True, text=True)
-    if done.returncode:
-        raise RuntimeError(f"{what} failed:\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+def run_json_child(script: str, args: Sequence[str], what: str) -> Dict:
+    """Runs ``python SCRIPT ARGS`` as a process of its own, so that its peak memory is its own
+    (forked from a warm process that imported the script's modules: eql.utils.warm_start; a fork's
+    VmHWM starts from the memory a fresh process has after the same imports), and returns the json
+    object on the last line of its output that holds one; raises RuntimeError naming ``what`` with
+    the end of its output."""
+    with tempfile.TemporaryDirectory() as tmp:
+        log = os.path.join(tmp, "child.log")
+        code = run_script(script, args, log)
+        with open(log, errors="replace") as f:
+            output = f.read()
+    if code:
+        raise RuntimeError(f"{what} failed (exit code {code}):\n{output[-3000:]}")
+    for line in reversed(output.splitlines()):
+        if line.startswith("{"):
+            try:
+                return json.loads(line)
+            except ValueError:
+                continue
+    raise RuntimeError(f"{what} printed no json result:\n{output[-3000:]}")
 
 
 def lvis_sized_train_json(workdir: str, num_images=None):

@@ -10,7 +10,7 @@ import threading
 import time
 
 import pytest
-from common import REPO
+from common import REPO, load_script
 
 from eql.benchmark.long_tail_sizes import SIZES
 from eql.benchmark.long_tail_sweep import Sweep, SweepError, check_settings
@@ -280,3 +280,22 @@ def test_parallel_runs_share_the_work_and_a_failure_stops_the_queue(tmp_path, mo
     assert sorted((r.label, r.seed) for r in runs) == [
         ("eqlv2", 0), ("eqlv2", 1), ("sigmoid_ce", 0), ("sigmoid_ce", 1)]  # fmt: skip
     assert most[0] == 2
+
+
+def test_the_tables_of_a_folder_of_run_records_need_no_set(tmp_path, capsys):
+    """A folder holding only sweep.json and each run's config.yaml and metrics.json (what
+    benchmarks/results keeps in git): --max-runs 0 prints its table without generating the set."""
+    main = load_script("benchmarks/long_tail.py").main
+    sweep = Sweep(str(tmp_path), "demo", SIZES["demo"], ["sigmoid_ce", "eqlv2"], [0, 1])
+    check_settings(sweep)
+    for seed in (0, 1):
+        for label, ap in (("sigmoid_ce", 10.0), ("eqlv2", 12.0 + seed)):
+            _fake_run(sweep.run_dir(label, seed), label, seed, [(19, (0.5, 0.9, 1.0))], ap)
+    argv = ["--size", "demo", "--losses", "sigmoid_ce", "eqlv2", "--seeds", "2", "--max-runs", "0"]
+    assert main(argv + ["--output-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "| eqlv2 | 2 | 12.50 ± 0.71 | 13.50 ± 0.71 |" in out, out
+    assert not os.path.exists(sweep.data_root)
+    assert sorted(os.listdir(tmp_path)) == [
+        "gradient_ratio_over_iterations.png", "runs", "summary.csv", "summary.md", "summary.png",
+        "sweep.json"]  # fmt: skip
