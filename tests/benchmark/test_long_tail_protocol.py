@@ -299,3 +299,24 @@ def test_the_tables_of_a_folder_of_run_records_need_no_set(tmp_path, capsys):
     assert sorted(os.listdir(tmp_path)) == [
         "gradient_ratio_over_iterations.png", "runs", "summary.csv", "summary.md", "summary.png",
         "sweep.json"]  # fmt: skip
+
+
+def test_git_keeps_only_the_records_of_a_sweep_under_benchmarks_results():
+    import subprocess
+
+    run = "benchmarks/results/some_sweep/2x/runs/eqlv2/seed0"
+    kept = [
+        f"{run}/config.yaml",
+        f"{run}/metrics.json",
+        "benchmarks/results/some_sweep/sweep.json",
+        "benchmarks/results/some_sweep/2x/summary.md",
+    ]
+    dropped = [f"{run}/model_final.pth", f"{run}/train.log", f"{run}/last_checkpoint",
+               f"{run}/gradient_stats.json", f"{run}/inference/lvis_instances_results.json",
+               "benchmarks/results/some_sweep/data/params.json",
+               "benchmarks/results/some_sweep/summary.png"]  # fmt: skip
+    done = subprocess.run(
+        ["git", "check-ignore", "--no-index", *kept, *dropped], cwd=REPO, capture_output=True,
+        text=True,
+    )  # fmt: skip
+    assert done.stdout.split() == dropped
