@@ -233,6 +233,7 @@ def _reader(name: str) -> str:
     return "run"
 
 
+@pytest.mark.slow
 def test_accepted_values_are_legitimate(walk, tmp_path, counts_file):
     """Every value the walk accepts for a key the model or the solver reads works there."""
     failures, proved = [], 0

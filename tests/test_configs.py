@@ -180,6 +180,7 @@ def _tree(root):
     )
 
 
+@pytest.mark.slow
 def test_every_config_loads_with_plain_merge_from_file_from_a_read_only_copy_in_parallel(
     tmp_path,
 ):

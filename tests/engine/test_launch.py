@@ -174,6 +174,7 @@ TRAIN_NET = os.path.join(REPO, "tools", "train_net.py")
 TORCHRUN_BIN = [sys.executable, "-m", "torch.distributed.run"]
 
 
+@pytest.mark.slow
 def test_torchrun_and_srun_give_num_gpus_checkpoint_bit_for_bit(tiny_synthetic, tmp_path):
     outs = {k: tmp_path / k for k in ("num_gpus", "torchrun", "slurm", "two_nodes")}
     reference = [sys.executable, TRAIN_NET, "--num-gpus", "2", "--dist-url", "auto"]

@@ -3,6 +3,7 @@
 import json
 import os
 
+import pytest
 import torch
 from common import REPO, instant_cfg, run_train_net, synthetic_args, two_process_args
 from detectron2.modeling import ROI_HEADS_REGISTRY
@@ -88,6 +89,7 @@ def test_train_eval_and_resume(tiny_synthetic, tmp_path):
     assert not torch.equal(w0, w1)
 
 
+@pytest.mark.slow
 def test_two_process_gloo_training(tiny_synthetic, tmp_path):
     out = tmp_path / "ddp"
     log = run_train_net(*two_process_args(tiny_synthetic, out))

@@ -88,6 +88,7 @@ def test_not_a_list():
     assert validate_submission({"a": 1}, {"images": [], "categories": []})[0].startswith("format")
 
 
+@pytest.mark.slow
 def test_validator_tool(test_dev, tmp_path):
     info, dets, root = test_dev
     tool = os.path.join(REPO, "tools", "validate_submission.py")
@@ -112,6 +113,7 @@ def test_validator_tool(test_dev, tmp_path):
     assert missing.returncode == 2 and "not found" in missing.stderr
 
 
+@pytest.mark.slow
 def test_test_dev_inference_writes_a_valid_submission(tiny_synthetic, test_dev, tmp_path):
     """train_net --eval-only on a json without annotations: a results file, no metrics, valid."""
     info, _, root = test_dev

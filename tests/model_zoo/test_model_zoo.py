@@ -232,6 +232,7 @@ def _eval_by_name(tiny_synthetic, out, name, env):
     return subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO)
 
 
+@pytest.mark.slow
 def test_publish_then_eval_only_by_name(zoo, tiny_synthetic, tmp_path):
     """tools/publish_model.py writes file + registry entry; train_net --eval-only with
     MODEL.WEIGHTS eql://<name> downloads it from the local server and evaluates."""
