@@ -14,7 +14,9 @@ same imports: a run started warm gives the numbers of one started cold, bit for 
 
 A warm process runs one script at a time; callers running several at once each get their own.
 Idle ones are kept for the next call with the same script, directory and environment (at most
-``MAX_IDLE``), and end when this process exits.
+``MAX_IDLE``), and end when this process exits. A caller that goes away during a run (killed,
+say) takes the run with it: the warm process sees its requests pipe close, kills the fork and
+exits (a plain ``subprocess`` child would go on running).
 """
 
 import ast
@@ -235,19 +237,52 @@ def serve() -> None:
                 importlib.import_module(module)
             except BaseException:  # the fork meets it again and reports it in its log
                 pass
-    for line in sys.stdin:
+    requests = os.fdopen(os.dup(0), "rb", buffering=0)
+    while True:
+        line = _read_line(requests)
+        if not line:
+            return  # the caller closed its end or went away
         request = json.loads(line)
         sys.stdout.flush()
         sys.stderr.flush()
         pid = os.fork()
         if pid == 0:
             replies.close()
+            requests.close()
             _run_as_main(script, request)  # never returns
         replies.write(json.dumps({"pid": pid}) + "\n")
         replies.flush()
-        _, status = os.waitpid(pid, 0)
+        status = _wait_or_stop(pid, requests)
+        if status is None:
+            return  # the caller went away during the run: the run was stopped
         replies.write(json.dumps({"exit": os.waitstatus_to_exitcode(status)}) + "\n")
         replies.flush()
+
+
+def _read_line(stream) -> bytes:
+    """One request line from the caller (b"" at its end), read unbuffered: select() on the stream
+    then tells whether more has come."""
+    line = b""
+    while not line.endswith(b"\n"):
+        byte = stream.read(1)
+        if not byte:
+            return b""
+        line += byte
+    return line
+
+
+def _wait_or_stop(pid: int, requests) -> Optional[int]:
+    """The fork's wait status; None when the caller's end of the requests pipe closed first (it
+    was killed, or ended without waiting): the fork is then killed, as a run whose caller has gone
+    (a caller sends nothing while a run is under way, so a readable pipe means its end)."""
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return status
+        if select.select([requests], [], [], POLL_SECONDS)[0]:
+            _kill(pid)
+            os.waitpid(pid, 0)
+            return None
 
 
 def _run_as_main(script: str, request: Dict) -> None:

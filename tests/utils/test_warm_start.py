@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 import torch
@@ -19,12 +20,14 @@ import json
 import os
 import random
 import sys
+import time
 
 import helper  # next to the script: found through sys.path[0], in the warm process too
 
 print(json.dumps({"argv": sys.argv, "path0": sys.path[0], "cwd": os.getcwd(), "name": __name__,
                   "env": os.environ.get("WARM_TEST"), "random": random.random(),
-                  "parent": os.getppid(), "modules_from": os.path.dirname(helper.__file__)}))
+                  "parent": os.getppid(), "pid": os.getpid(),
+                  "modules_from": os.path.dirname(helper.__file__)}))
 print("to stderr", file=sys.stderr)
 action = sys.argv[1]
 if action == "raise":
@@ -124,3 +127,43 @@ def test_a_training_run_started_warm_equals_one_started_cold(tiny_synthetic, tmp
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     final = [json.loads((d / "metrics.json").read_text().splitlines()[-1]) for d in (cold, warm)]
     assert "segm/APr" in final[0] and final[0] == final[1]
+
+
+def test_a_run_stops_when_its_caller_is_killed(script, tmp_path):
+    """A caller killed during a run (kill -9: no atexit, no cleanup) takes its run with it: the
+    warm process sees the end of its requests pipe, kills the fork and exits."""
+    caller = tmp_path / "caller.py"
+    caller.write_text(
+        "import sys\n"
+        f"sys.path.insert(0, {os.path.join(REPO)!r})\n"
+        "from eql.utils.warm_start import run_script\n"
+        f"run_script({script!r}, ['sleep'], {str(tmp_path / 'sleep.log')!r})\n"
+    )
+    proc = subprocess.Popen([sys.executable, str(caller)])
+    deadline = time.monotonic() + 60
+    fork = None
+    while fork is None and time.monotonic() < deadline:
+        text = (tmp_path / "sleep.log").read_text() if (tmp_path / "sleep.log").exists() else ""
+        if text.startswith("{"):
+            fork = json.loads(text.splitlines()[0])
+        time.sleep(0.1)
+    assert fork is not None and proc.poll() is None  # the run is under way
+    server = fork["parent"]
+    proc.kill()
+    proc.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(_alive(p) for p in (server, fork["pid"])):
+        time.sleep(0.1)
+    left = [p for p in (fork["pid"], server) if _alive(p)]
+    for pid in left:
+        os.kill(pid, 9)
+    assert not left
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
