@@ -308,11 +308,12 @@ def test_git_keeps_only_the_records_of_a_sweep_under_benchmarks_results():
     kept = [
         f"{run}/config.yaml",
         f"{run}/metrics.json",
+        f"{run}/gradient_stats.json",
         "benchmarks/results/some_sweep/sweep.json",
         "benchmarks/results/some_sweep/2x/summary.md",
     ]
     dropped = [f"{run}/model_final.pth", f"{run}/train.log", f"{run}/last_checkpoint",
-               f"{run}/gradient_stats.json", f"{run}/inference/lvis_instances_results.json",
+               f"{run}/inference/lvis_instances_results.json",
                "benchmarks/results/some_sweep/data/params.json",
                "benchmarks/results/some_sweep/summary.png"]  # fmt: skip
     done = subprocess.run(
