@@ -176,6 +176,19 @@ def _tail_ratio(kind):
     return build
 
 
+def _intervals_of_a_checkpoint_without_records(env):
+    import torch
+
+    run = env.tmp / "run"
+    run.mkdir()
+    stats = {"format": "eql-gradient-stats/1", "records": {"cls_loss": {"ratio": [1.0]}},
+             "classes": {"frequency": ["r"]}}  # fmt: skip
+    (run / "gradient_stats.json").write_text(json.dumps(stats))
+    torch.save({"model": {"w": torch.zeros(1)}}, run / "model_0000009.pth")
+    culprits = [str(run / "model_0000009.pth"), "no gradient record", "GRADIENT_STATS.PERIOD"]
+    return "gradient_intervals", [str(run)], culprits
+
+
 def _plot_bad_stats(env):
     path = env.tmp / "gradient_stats.json"
     path.write_text('{"format": "eql-gradient-stats/1", "records": {}}')
@@ -230,6 +243,7 @@ TOOL_CASES = [
         _publish("metrics.json", "line 2", "bbox/AP", "'high'", metrics=_METRIC_NOT_A_NUMBER),
     ),
     Case("T39-publish-metrics-binary", _publish("line 1 is not text", metrics=b"\x89PNG\x00\xff")),
+    Case("T41-gradient-intervals-without-records", _intervals_of_a_checkpoint_without_records),
     Case(
         "T40-zoo-metric-not-a-number",
         _zoo_registry(
