@@ -79,6 +79,8 @@ def interval_ratios(run_dir: str) -> List[Interval]:
     """Per record and interval between consecutive checkpoints (the first from iteration 0), the
     mean positive / negative ratio of each frequency bin's classes (classes without a negative
     gradient in the interval left out) and the interval's share of the negative gradient."""
+    if not os.path.isdir(run_dir):
+        raise GradientIntervalsError(f"{run_dir}: not a folder (give a run's OUTPUT_DIR)")
     frequency = (load_stats(run_dir).get("classes") or {}).get("frequency")
     if not frequency:
         raise GradientIntervalsError(f"{run_dir}/gradient_stats.json: no class frequencies")

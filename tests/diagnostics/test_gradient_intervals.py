@@ -65,6 +65,7 @@ def test_a_bin_without_classes_is_a_dash(tmp_path):
         ("no record", "model_0000005.pth: no gradient record"),
         ("other class count", "has 3 classes, gradient_stats.json 4"),
         ("not a checkpoint", "model_0000005.pth: not a checkpoint"),
+        ("a file", "gradient_stats.json: not a folder"),
     ],
 )
 def test_a_folder_it_cannot_read_is_one_error_naming_the_file(tmp_path, case, message):
@@ -76,6 +77,8 @@ def test_a_folder_it_cannot_read_is_one_error_naming_the_file(tmp_path, case, me
         _run(folder, {5: ([1.0] * 3, [1.0] * 3)})
     elif case == "not a checkpoint":
         (folder / "model_0000005.pth").write_text("not a pickle")
+    elif case == "a file":
+        run = str(folder / "gradient_stats.json")
     with pytest.raises(GradientIntervalsError, match=message):
         interval_ratios(run)
     code, err, out = run_tool("gradient_intervals", [run])
