@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Dict, List, Tuple
 
 from ..errors import UserError
-from .gradient_stats import record_tag
+from .gradient_stats import BINS, bin_means, record_tag
 from .gradient_stats_plot import load_stats
 
 CHECKPOINT = re.compile(r"^model_(\d+)\.pth$")  # detectron2's periodic checkpoints
@@ -98,10 +98,9 @@ def interval_ratios(run_dir: str) -> List[Interval]:
             pos, neg = records[module]
             d_pos = [a - b for a, b in zip(pos, before[0])]
             d_neg = [a - b for a, b in zip(neg, before[1])]
-            ratio = {}
-            for b in "rcf":
-                values = [p / n for p, n, f in zip(d_pos, d_neg, frequency) if f == b and n > 0]
-                ratio[b] = sum(values) / len(values) if values else math.nan
+            kept = [(p / n, f) for p, n, f in zip(d_pos, d_neg, frequency) if n > 0]
+            means = bin_means([r for r, _ in kept], [f for _, f in kept])
+            ratio = {b: means.get(b, math.nan) for b in BINS}
             share = sum(d_neg) / total_neg if total_neg > 0 else math.nan
             out.append(Interval(record_tag(module), first, it, ratio, share))
             before, first = (pos, neg), it + 1
@@ -115,7 +114,7 @@ def interval_table(intervals: List[Interval]) -> str:
         "| --- | --- | --- | --- | --- | --- |",
     ]
     for i in intervals:
-        cells = ["—" if math.isnan(i.ratio[b]) else f"{i.ratio[b]:.2f}" for b in "rcf"]
+        cells = ["—" if math.isnan(i.ratio[b]) else f"{i.ratio[b]:.2f}" for b in BINS]
         share = "—" if math.isnan(i.share) else f"{100 * i.share:.0f}%"
         lines.append(f"| {i.record} | {i.first}–{i.last} | {' | '.join(cells)} | {share} |")
     return "\n".join(lines) + "\n"
