@@ -201,18 +201,18 @@ def test_every_config_loads_with_plain_merge_from_file_from_a_read_only_copy_in_
         "_merge_every_config(sys.argv[1], sys.argv[2])"
     )
     env = {**os.environ, "PYTHONWARNINGS": "ignore", "PYTHONPATH": HERE}
-    procs = [  # four "ranks" at once
+    procs = [  # two "ranks" at once
         subprocess.Popen(
             [sys.executable, "-c", code, str(copy), str(tmp_path / f"rank{r}.txt")],
             env=env,
             stderr=subprocess.PIPE,
             text=True,
         )
-        for r in range(4)
+        for r in range(2)
     ]
     for p in procs:
         assert p.wait(timeout=600) == 0, p.stderr.read()[-3000:]
-    results = {(tmp_path / f"rank{r}.txt").read_text() for r in range(4)}
+    results = {(tmp_path / f"rank{r}.txt").read_text() for r in range(2)}
     assert len(results) == 1
     loaded = dict(eval(results.pop()))
     assert len(loaded) == len(CONFIGS) and len(loaded) > 90

@@ -21,27 +21,27 @@ def _benchmark(name):
 @pytest.fixture(scope="module")
 def sized_json(tmp_path_factory):
     path = str(tmp_path_factory.mktemp("sized") / "train.json")
-    return write_lvis_sized_json(path, 5000, 63_000, "train", seed=3)
+    return write_lvis_sized_json(path, 2000, 25_200, "train", seed=3)
 
 
 def test_lvis_sized_json_has_lvis_shape(sized_json):
     data = read_lvis_json(sized_json, require_annotations=True)  # eql's validating reader
-    assert (len(data["images"]), len(data["annotations"])) == (5000, 63_000)
+    assert (len(data["images"]), len(data["annotations"])) == (2000, 25_200)
     cats = {c["id"]: c for c in data["categories"]}
     assert len(cats) == 1203 and {c["frequency"] for c in cats.values()} == {"r", "c", "f"}
     images_of = defaultdict(set)
     for a in data["annotations"]:
         images_of[a["category_id"]].add(a["image_id"])
         assert len(a["segmentation"][0]) >= 20 and len(a["segmentation"][0]) % 2 == 0
-    # each category is in image_count x 5000 / 100,170 images, rounded down or up
-    scale = 5000 / LVIS_V1_SIZES["train"][0]
+    # each category is in image_count x 2000 / 100,170 images, rounded down or up
+    scale = 2000 / LVIS_V1_SIZES["train"][0]
     for c in lvis_v1_categories():
         expected = c["image_count"] * scale
         assert math.floor(expected) <= len(images_of[c["id"]]) <= math.floor(expected) + 1
     positives = defaultdict(set)
     for a in data["annotations"]:
         positives[a["image_id"]].add(a["category_id"])
-    assert sum(len(img["neg_category_ids"]) for img in data["images"]) > 5000
+    assert sum(len(img["neg_category_ids"]) for img in data["images"]) > 2000
     for img in data["images"]:
         assert not set(img["neg_category_ids"]) & positives[img["id"]]
         assert set(img["not_exhaustive_category_ids"]) <= positives[img["id"]]
@@ -49,7 +49,7 @@ def test_lvis_sized_json_has_lvis_shape(sized_json):
     from detectron2.data.datasets.lvis import load_lvis_json
 
     dicts = load_lvis_json(sized_json, "/nonexistent")
-    assert sum(len(d["annotations"]) for d in dicts) == 63_000
+    assert sum(len(d["annotations"]) for d in dicts) == 25_200
 
 
 @pytest.mark.slow
