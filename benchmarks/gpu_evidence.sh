@@ -82,10 +82,11 @@ else
   limit=(--schedule "$schedule")
   train_step=(--iters 3 --warmup 1 --infer-images 2)
 fi
-(cd "$work" && "$py" -c "import detectron2, lvis, pycocotools, faster_coco_eval, eql" >>"$logf" 2>&1) \
-  || die "eql does not import after the install (see $logf)"
-"$py" -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), \
-  torch.cuda.get_device_name() if torch.cuda.is_available() else 'cpu')" 2>/dev/null | tee -a "$logf"
+# one process (each torch import is seconds): eql imports from outside the checkout, and the device
+(cd "$work" && "$py" -c "import detectron2, lvis, pycocotools, faster_coco_eval, eql, torch
+print('torch', torch.__version__, 'cuda', torch.cuda.is_available(),
+      torch.cuda.get_device_name() if torch.cuda.is_available() else 'cpu')" 2>>"$logf") \
+  | tee -a "$logf" || die "eql does not import after the install (see $logf)"
 
 # 2. the long-tail benchmark: two-stage and one-stage sweeps side by side (one CPU thread a run:
 # the 16 cores are shared by up to ~1.5 x EVIDENCE_JOBS processes) ----------------------------

@@ -90,7 +90,10 @@ pkg_install -e "$repo[dev]" || die "could not install the project (pip install -
 # lvis-api 0.5.3 declares opencv-python (needs libGL) as a dependency; it only needs cv2 to
 # import, which opencv-python-headless (a dependency of eql) provides.
 pkg_install --no-deps lvis==0.5.3 || die "could not install lvis==0.5.3"
-"$vpy" -c "import torch, torchvision, detectron2, eql, lvis" || die "imports failed after install"
+# one process checks the imports and names the versions (each torch import is seconds)
+versions=$("$vpy" -c "import torch, torchvision, detectron2, eql, lvis
+print('torch', torch.__version__, 'detectron2', detectron2.__version__)") \
+  || die "imports failed after install"
 
 echo "$stamp_src" >"$stamp_file"
-say "done: $("$vpy" -c 'import torch, detectron2; print("torch", torch.__version__, "detectron2", detectron2.__version__)')"
+say "done: $versions"
