@@ -296,6 +296,14 @@ def polygon_mask(polys, h, w):
 def run_train_net(*args, timeout=600):
     """``python tools/train_net.py ARGS`` (forked from a warm process: eql.utils.warm_start) in
     the repository; asserts it exits 0 and returns its output."""
+    code, output = train_net_process(*args, timeout=timeout)
+    assert code == 0, f"exit code {code}:\n" + output[-8000:]
+    return output
+
+
+def train_net_process(*args, timeout=600) -> Tuple[int, str]:
+    """``python tools/train_net.py ARGS`` forked from a warm process (eql.utils.warm_start) in
+    the repository: (its exit code, its stdout and stderr together)."""
     from eql.utils.warm_start import run_script
 
     # without the variable pytest changes at each test: one warm process serves all the tests
@@ -305,9 +313,7 @@ def run_train_net(*args, timeout=600):
         log = os.path.join(tmp, "train_net.log")
         code = run_script(TRAIN_NET, args, log, cwd=REPO, env=env, timeout=timeout)
         with open(log, errors="replace") as f:
-            output = f.read()
-    assert code == 0, f"exit code {code}:\n" + output[-8000:]
-    return output
+            return code, f.read()
 
 
 def synthetic_args(tiny_synthetic, out, config=INSTANT_CONFIG):

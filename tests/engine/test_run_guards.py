@@ -10,7 +10,7 @@ import sys
 import time
 
 import pytest
-from common import INSTANT_CONFIG, REPO, Env, run_tool
+from common import INSTANT_CONFIG, REPO, Env, run_tool, train_net_process
 
 # docs/robustness.md's rows -> the test of each (tests/robustness/test_robustness.py checks)
 ROBUSTNESS_CASES = {
@@ -125,8 +125,8 @@ def test_R06_two_real_runs_into_one_output_dir(tiny_synthetic, tmp_path):
         deadline = time.time() + 120
         while not (lock.exists() and lock.read_text()) and time.time() < deadline:
             time.sleep(0.2)
-        second = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-        _one_error(second.returncode, second.stderr, "in use by another run", f"pid {first.pid}")
+        code, output = train_net_process(*argv, timeout=300)  # forked warm: seconds sooner
+        _one_error(code, output, "in use by another run", f"pid {first.pid}")
         assert first.poll() is None  # the first still trains
     finally:
         first.send_signal(signal.SIGKILL)
@@ -181,9 +181,8 @@ def test_R08_loss_diverges_in_two_processes(tiny_synthetic, tmp_path):
     argv = env.train_argv(
         "SOLVER.BASE_LR", "1e12", "SOLVER.MAX_ITER", "20", extra=["--num-gpus", "2"]
     )
-    cmd = [sys.executable, os.path.join(REPO, "tools", "train_net.py"), *argv]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-    line = _one_error(proc.returncode, proc.stderr, "training diverged at iteration")
+    code, output = train_net_process(*argv)  # the launcher forked warm; its 2 workers fresh
+    line = _one_error(code, output, "training diverged at iteration")
     assert "neither saved nor evaluated" in line
     assert "model_final.pth" not in _files(env.out)
 
