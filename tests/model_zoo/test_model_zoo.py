@@ -238,27 +238,11 @@ def test_publish_then_eval_only_by_name(zoo, tiny_synthetic, tmp_path):
         "EQL_MODEL_ZOO_REGISTRY": str(registry),
         "FVCORE_CACHE": str(tmp_path / "cache2"),
     }
-    proc = subprocess.run(
-        [
-            sys.executable,
-            os.path.join(REPO, "tools", "publish_model.py"),
-            str(ckpt),
-            "--name",
-            "test/published",
-            "--config",
-            INSTANT_REL,
-            "--url-prefix",
-            f"http://127.0.0.1:{zoo['server'].port}/",
-            "--out-dir",
-            str(zoo["served"]),
-            "--registry",
-            str(registry),
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    argv = [str(ckpt), "--name", "test/published", "--config", INSTANT_REL]
+    argv += ["--url-prefix", f"http://127.0.0.1:{zoo['server'].port}/"]
+    argv += ["--out-dir", str(zoo["served"]), "--registry", str(registry)]
+    code, err, _ = run_tool("publish_model", argv)  # in-process; the user's eval below is not
+    assert code == 0, err[-3000:]
     entry = json.loads(registry.read_text())["models"]["test/published"]
     published = zoo["served"] / os.path.basename(entry["url"])
     assert sha256_of(str(published)) == entry["sha256"]
