@@ -8,7 +8,7 @@ import time
 
 import pytest
 import torch
-from common import REPO
+from common import REPO, train_net_process
 
 from eql.checkpoint import EQLCheckpointer
 from eql.errors import CheckpointError
@@ -104,16 +104,8 @@ def test_weights_that_are_not_a_checkpoint_are_refused(tmp_path):
         EQLCheckpointer(_model()).load(str(text))
 
 
-def run_tool(args, timeout=600):
-    """A tools/*.py command line in a subprocess: (returncode, stdout, stderr)."""
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    proc = subprocess.run(
-        [sys.executable, *args], capture_output=True, text=True, timeout=timeout, env=env, cwd=REPO
-    )
-    return proc.returncode, proc.stdout, proc.stderr
-
-
 def assert_one_line_error(code, stderr, *needles):
+    """``stderr``: the error stream, or the output with it (one line starts with "error:")."""
     assert code == 2, stderr[-3000:]
     assert "Traceback" not in stderr, stderr[-3000:]
     (line,) = [ln for ln in stderr.splitlines() if ln.startswith("error:")]
@@ -127,28 +119,25 @@ def test_train_net_refuses_weights_that_are_not_a_checkpoint(tiny_synthetic, tmp
     text = tmp_path / "weights.pth"
     text.write_text("not weights")
     out = tmp_path / "out"
-    code, _, err = run_tool(
-        ["tools/train_net.py", *synthetic_args(tiny_synthetic, out), "MODEL.WEIGHTS", str(text)]
+    code, output = train_net_process(
+        *synthetic_args(tiny_synthetic, out), "MODEL.WEIGHTS", str(text)
     )
-    assert_one_line_error(code, err, str(text), "not a readable checkpoint")
+    assert_one_line_error(code, output, str(text), "not a readable checkpoint")
     assert not (out / "model_final.pth").exists()
 
 
 def test_train_net_refuses_a_bad_key_before_starting_processes(tmp_path):
-    code, out, err = run_tool(
-        [
-            "tools/train_net.py",
-            "--num-gpus",
-            "2",
-            "--config-file",
-            os.path.join(
-                REPO, "configs/quick_schedules/synthetic_mask_rcnn_R_18_FPN_instant_test.yaml"
-            ),
-            "MODEL.EQL.EQLV2.GAMMA",
-            "-3.0",
-            "OUTPUT_DIR",
-            str(tmp_path / "out"),
-        ]
+    code, output = train_net_process(
+        "--num-gpus",
+        "2",
+        "--config-file",
+        os.path.join(
+            REPO, "configs/quick_schedules/synthetic_mask_rcnn_R_18_FPN_instant_test.yaml"
+        ),
+        "MODEL.EQL.EQLV2.GAMMA",
+        "-3.0",
+        "OUTPUT_DIR",
+        str(tmp_path / "out"),
     )
-    assert_one_line_error(code, err, "MODEL.EQL.EQLV2.GAMMA")
+    assert_one_line_error(code, output, "MODEL.EQL.EQLV2.GAMMA")
     assert not (tmp_path / "out").exists()
