@@ -5,6 +5,7 @@ library only: a Python without detectron2 imports this module (tests/test_packag
 
 import contextlib
 import copy
+import fcntl
 import functools
 import importlib.util
 import io
@@ -417,3 +418,20 @@ def run_tool(tool: str, argv: List[str]) -> Tuple[int, str, str]:
         except SystemExit as e:
             code = e.code if isinstance(e.code, int) else 1
     return code, err.getvalue(), out.getvalue()
+
+
+def once_per_run(tmp_path_factory, name: str, compute: Callable[[], object]):
+    """``compute()``'s JSON-able result, computed once a test run: the parallel workers of one
+    run (pytest-xdist) share it through ``<name>.json`` in the run's temporary root, the first
+    computing it under a lock; without workers, ``compute()``."""
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        return compute()
+    root = tmp_path_factory.getbasetemp().parent  # this run's, above each worker's own
+    path = root / f"{name}.json"
+    with open(root / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if path.is_file():
+            return json.loads(path.read_text())
+        value = compute()
+        path.write_text(json.dumps(value))
+        return value

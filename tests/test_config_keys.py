@@ -13,7 +13,7 @@ import os
 
 import pytest
 import torch
-from common import REPO
+from common import REPO, once_per_run
 
 from eql.config import EQL_KEYS, get_eql_cfg, load_config
 from eql.errors import ConfigError
@@ -141,16 +141,23 @@ def counts_file(tmp_path_factory):
 @pytest.fixture(scope="module")
 def walk(tmp_path_factory):
     """{(name, value): None if accepted, else the error} for every declared numeric key and walk
-    value, each loaded from a config file as a user would."""
-    tmp_path = tmp_path_factory.mktemp("walk")
-    out = {}
-    for name, key, value in _walk_cases():
-        try:
-            load_config(_with_value(tmp_path, name, value), _loss_for(name))
-            out[name, value] = None
-        except ConfigError as e:
-            out[name, value] = str(e)
-    return out
+    value, each loaded from a config file as a user would (~750 loads: once a test run, the
+    parallel workers share it)."""
+
+    def compute():
+        tmp_path = tmp_path_factory.mktemp("walk")
+        out = []
+        for name, key, value in _walk_cases():
+            index = [w is value for w in WALK_VALUES].index(True)  # NaN: by identity
+            try:
+                load_config(_with_value(tmp_path, name, value), _loss_for(name))
+                out.append([name, index, None])
+            except ConfigError as e:
+                out.append([name, index, str(e)])
+        return out
+
+    computed = once_per_run(tmp_path_factory, "config_walk", compute)
+    return {(name, WALK_VALUES[i]): error for name, i, error in computed}
 
 
 def test_walk_every_numeric_key_with_nan_inf_zero_and_minus_one(walk):
