@@ -110,11 +110,15 @@ wait $second
 rc_one=$?
 say "sweeps ended: R-CNN exit $rc_rcnn, RetinaNet exit $rc_one (124: stopped at the deadline)"
 # the tables: a finished sweep printed its own; one stopped at the deadline gets the table of the
-# runs it finished (--max-runs 0: no training)
-if [ $rc_rcnn -eq 0 ]; then cp "$work/rcnn.log" "$work/rcnn_summary.log"; else
-  "${rcnn[@]}" --max-runs 0 "${device[@]}" >"$work/rcnn_summary.log" 2>&1; fi
-if [ $rc_one -eq 0 ]; then cp "$work/retinanet.log" "$work/retinanet_summary.log"; else
-  "${one[@]}" --max-runs 0 "${device[@]}" >"$work/retinanet_summary.log" 2>&1; fi
+# runs it finished (--max-runs 0: no training). summary PART EXIT_CODE SWEEP_COMMAND...
+summary() {
+  local part=$1 rc=$2
+  shift 2
+  if [ "$rc" -eq 0 ]; then cp "$work/$part.log" "$work/${part}_summary.log"; else
+    "$@" --max-runs 0 "${device[@]}" >"$work/${part}_summary.log" 2>&1; fi
+}
+summary rcnn $rc_rcnn "${rcnn[@]}"
+summary retinanet $rc_one "${one[@]}"
 
 # 3. training-step timings --------------------------------------------------------------------
 budget=$(($(left) - 10))
@@ -137,12 +141,14 @@ fi
     echo
     echo "## $part ($( [ $part = rcnn ] && echo "$size" || echo "$retina"))"
     echo
-    sed -n '/val split/,$p' "$work/${part}_summary.log"
+    # the table, or (no run finished) the sweep's last line, which says so
+    grep -q "val split" "$work/${part}_summary.log" && sed -n '/val split/,$p' \
+      "$work/${part}_summary.log" || grep -v "[Ww]arn" "$work/${part}_summary.log" | tail -n 1
   done
   echo
   echo "## training-step timings (benchmarks/train_step.py ${train_step[*]})"
   echo
-  grep -v "^\[" "$work/train_step.log" | grep -v Warning | tail -n 20
+  grep -v "^\[" "$work/train_step.log" | grep -v "[Ww]arn" | tail -n 20
 } >"$out/evidence.md"
 for f in rcnn/summary.png retinanet/summary.png rcnn/gradient_ratio_over_iterations.png; do
   [ -f "$work/$f" ] && cp "$work/$f" "$out/$(dirname "$f")_$(basename "$f")"
