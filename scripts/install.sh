@@ -20,7 +20,9 @@ d2_deps=(fvcore "iopath<0.1.11" pycocotools yacs tabulate cloudpickle termcolor 
 say() { printf '[install] %s\n' "$*"; }
 die() { printf '[install] ERROR: %s\n' "$*" >&2; exit 1; }
 
-stamp_src=$(cat "$repo/scripts/install.sh" "$repo/setup.py" | sha256sum | cut -d' ' -f1)
+# every package at the version of scripts/constraints.txt (CPU numbers depend on them)
+constraints=$repo/scripts/constraints.txt
+stamp_src=$(cat "$repo/scripts/install.sh" "$repo/setup.py" "$constraints" | sha256sum | cut -d' ' -f1)
 stamp_file=$venv/.eql-install-stamp
 vpy=$venv/bin/python
 
@@ -47,12 +49,12 @@ uv=()
 if "${pip[@]}" install "uv>=0.5" 2>/dev/null && [ -x "$venv/bin/uv" ]; then
   uv=("$venv/bin/uv" pip install -q --python "$vpy")
 fi
-# pkg_install ARGS...: uv pip install ARGS, else (or when it fails) pip install ARGS
+# pkg_install ARGS...: uv pip install -c constraints ARGS, else (or when it fails) pip install
 pkg_install() {
-  if [ ${#uv[@]} -gt 0 ] && "${uv[@]}" "$@"; then
+  if [ ${#uv[@]} -gt 0 ] && "${uv[@]}" -c "$constraints" "$@"; then
     return 0
   fi
-  "${pip[@]}" install "$@"
+  "${pip[@]}" install -c "$constraints" "$@"
 }
 
 if ! "$vpy" -c "import torch, torchvision" 2>/dev/null; then
@@ -65,7 +67,7 @@ fi
 
 if ! "$vpy" -c "import detectron2" 2>/dev/null; then
   say "installing detectron2 from $d2_git (official route)"
-  if timeout 900 "${pip[@]}" install --no-build-isolation "$d2_git" 2>/dev/null; then
+  if timeout 900 "${pip[@]}" install -c "$constraints" --no-build-isolation "$d2_git" 2>/dev/null; then
     say "detectron2 installed from git"
   else
     say "git route unavailable; offline route: sal-detectron2==0.7.2 (= upstream a59f0563)"
