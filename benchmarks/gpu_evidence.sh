@@ -142,8 +142,9 @@ fi
     echo "## $part ($( [ $part = rcnn ] && echo "$size" || echo "$retina"))"
     echo
     # the table, or (no run finished) the sweep's last line, which says so
-    grep -q "val split" "$work/${part}_summary.log" && sed -n '/val split/,$p' \
-      "$work/${part}_summary.log" || grep -v "[Ww]arn" "$work/${part}_summary.log" | tail -n 1
+    log=$work/${part}_summary.log
+    if grep -q "val split" "$log"; then sed -n '/val split/,$p' "$log"; else
+      grep -v "[Ww]arn" "$log" | tail -n 1; fi
   done
   echo
   echo "## training-step timings (benchmarks/train_step.py ${train_step[*]})"

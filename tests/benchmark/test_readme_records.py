@@ -10,18 +10,29 @@ import json
 import os
 
 import pytest
-from common import REPO
+from common import REPO, load_script
 
 from eql.benchmark.long_tail_sizes import SIZES
-from eql.benchmark.long_tail_sweep import is_complete
-from eql.benchmark.long_tail_variants import baseline_loss
-from eql.benchmark.run_summary import load_run, summarize
+from eql.benchmark.long_tail_sweep import Sweep, finished_runs
+from eql.benchmark.run_summary import summarize
 from eql.benchmark.run_summary_report import claim_verdict, difference_cell, mean_cell
 
 RESULTS = os.path.join(REPO, "benchmarks", "results")
 SWEEPS = sorted(
     os.path.dirname(p) for p in glob.glob(os.path.join(RESULTS, "**", "sweep.json"), recursive=True)
 )
+
+
+def _recorded_sweep(folder: str) -> Sweep:
+    """The sweep of a folder of records: its size and labels from sweep.json, its seeds from the
+    run folders."""
+    with open(os.path.join(folder, "sweep.json")) as f:
+        recorded = json.load(f)
+    seeds = {
+        int(d.rsplit("seed", 1)[1]) for d in glob.glob(os.path.join(folder, "runs", "*", "seed*"))
+    }
+    size = recorded["size"]
+    return Sweep(folder, size, SIZES[size], list(recorded["loss_opts"]), sorted(seeds))
 
 
 def _readme_rows():
@@ -36,13 +47,9 @@ def test_there_are_sweeps_in_git():
 
 @pytest.mark.parametrize("sweep", SWEEPS, ids=lambda p: os.path.relpath(p, RESULTS))
 def test_the_readme_has_each_finished_label_as_its_records_give_it(sweep):
-    with open(os.path.join(sweep, "sweep.json")) as f:
-        baseline = baseline_loss(SIZES[json.load(f)["size"]].head)
-    runs = [
-        load_run(f"{os.path.basename(os.path.dirname(d))}={d}")
-        for d in sorted(glob.glob(os.path.join(sweep, "runs", "*", "seed*")))
-        if is_complete(d)
-    ]
+    recorded = _recorded_sweep(sweep)
+    baseline = load_script("benchmarks/long_tail.py").baseline_of(recorded)  # the tables' own
+    runs = finished_runs(recorded)
     assert runs, f"{sweep}: no finished run"
     readme = _readme_rows()
     for row in summarize(runs, baseline):
